@@ -1,0 +1,522 @@
+//! Turns the TOML text into a `Plan`: parse, validate, compile. Every error carries the
+//! file, line and column of the value that caused it.
+
+use super::error::ConfigError;
+use super::plan::*;
+use super::raw::*;
+use crate::http::gateway_response::{self as gw, Kind, Override};
+use crate::http::method::RouteMethod;
+use crate::integration::uri;
+use crate::route::trie::{parse_template, InsertError, Segment};
+use crate::route::Trie;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+use std::time::Duration;
+use toml::Spanned;
+
+struct Ctx<'a> {
+    file: &'a str,
+    src: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, msg: impl Into<String>) -> ConfigError {
+        ConfigError::at(self.file, self.src, span.start, msg)
+    }
+
+    fn range(&self, v: &Option<Spanned<u64>>, default: u64, lo: u64, hi: u64, what: &str) -> Result<u64, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) if (lo..=hi).contains(s.get_ref()) => Ok(*s.get_ref()),
+            Some(s) => Err(self.err(s.span(), format!("{what} must be between {lo} and {hi}, got {}", s.get_ref()))),
+        }
+    }
+}
+
+pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
+    let cx = Ctx { file, src };
+    let raw: RawConfig = toml::from_str(src).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start);
+        ConfigError::at(file, src, at, e.message().trim_end().to_string())
+    })?;
+
+    let server = compile_server(&cx, &raw.server)?;
+    let limits = compile_limits(&cx, &raw.limits)?;
+    let upstream = UpstreamSettings {
+        connect_timeout: ms(cx.range(&raw.upstream.connect_timeout_ms, 3000, 1, 600_000, "connect_timeout_ms")?),
+        pool_max_idle: cx.range(&raw.upstream.pool_max_idle, 64, 0, 100_000, "pool_max_idle")? as usize,
+        pool_idle_timeout: ms(cx.range(
+            &raw.upstream.pool_idle_timeout_ms,
+            30_000,
+            1,
+            3_600_000,
+            "pool_idle_timeout_ms",
+        )?),
+    };
+
+    let staged = raw.stages.is_some();
+    let stages = compile_stages(&cx, raw.stages.as_ref())?;
+
+    let mut trie = Trie::default();
+    let mut routes = Vec::with_capacity(raw.routes.len());
+    for (i, r) in raw.routes.iter().enumerate() {
+        let segments = parse_template(r.path.get_ref()).map_err(|m| cx.err(r.path.span(), m))?;
+        let method = RouteMethod::parse(r.method.get_ref()).ok_or_else(|| {
+            cx.err(
+                r.method.span(),
+                format!("unknown method '{}' (use GET POST PUT DELETE PATCH HEAD OPTIONS or ANY)", r.method.get_ref()),
+            )
+        })?;
+        let params: Vec<String> = segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(n) | Segment::Greedy(n) => Some(n.clone()),
+                Segment::Static(_) => None,
+            })
+            .collect();
+        if params.len() > 64 {
+            return Err(cx.err(r.path.span(), "too many path parameters (at most 64)"));
+        }
+        let mut seen = params.clone();
+        seen.sort();
+        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+            return Err(cx.err(r.path.span(), format!("path parameter {{{}}} appears twice", w[0])));
+        }
+        trie.insert(&segments, method, i as u32).map_err(|e| match e {
+            InsertError::Duplicate(first) => {
+                let at = ConfigError::at(file, src, raw.routes[first as usize].path.span().start, "");
+                cx.err(
+                    r.path.span(),
+                    format!(
+                        "duplicate route {} {} (first defined at line {})",
+                        method.as_str(),
+                        r.path.get_ref(),
+                        at.line
+                    ),
+                )
+            }
+            InsertError::ParamConflict { existing, new } => cx.err(
+                r.path.span(),
+                format!("path parameter {{{new}}} conflicts with {{{existing}}} at the same position in another route"),
+            ),
+        })?;
+        routes.push(Route { path: r.path.get_ref().clone(), method, params });
+    }
+
+    let mut upstreams: Vec<Upstream> = Vec::new();
+    let mut integrations = Vec::with_capacity(stages.len() * routes.len());
+    let mut integration_text = Vec::with_capacity(stages.len() * routes.len());
+    for stage in &stages {
+        for (ri, r) in raw.routes.iter().enumerate() {
+            let (integ, text) =
+                compile_integration(&cx, &r.integration, &routes[ri].params, stage, staged, &mut upstreams)?;
+            integrations.push(integ);
+            integration_text.push(text);
+        }
+    }
+
+    let gateway = compile_gateway_responses(&cx, &raw.gateway_responses)?;
+
+    Ok(Plan {
+        source: file.to_string(),
+        server,
+        limits,
+        upstream,
+        staged,
+        stages,
+        routes,
+        trie,
+        integrations,
+        integration_text,
+        upstreams,
+        gateway,
+    })
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn compile_server(cx: &Ctx, s: &RawServer) -> Result<Server, ConfigError> {
+    let listen = match &s.listen {
+        None => vec!["127.0.0.1:8080".parse().unwrap()],
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return Err(cx.err(list.span(), "listen must name at least one address"));
+            }
+            let mut out: Vec<SocketAddr> = Vec::new();
+            for a in list.get_ref() {
+                let addr = parse_addr(a.get_ref()).map_err(|m| cx.err(a.span(), m))?;
+                if out.contains(&addr) {
+                    return Err(cx.err(a.span(), format!("{addr} is listed twice")));
+                }
+                out.push(addr);
+            }
+            out
+        }
+    };
+    let workers = match &s.workers {
+        None => auto_workers(),
+        Some(w) => match w.get_ref() {
+            Workers::Word(x) if x == "auto" => auto_workers(),
+            Workers::Count(n) if (1..=1024).contains(n) => *n as usize,
+            _ => return Err(cx.err(w.span(), "workers must be \"auto\" or a number from 1 to 1024")),
+        },
+    };
+    let driver = match &s.driver {
+        None => Driver::Auto,
+        Some(d) => match d.get_ref().as_str() {
+            "auto" => Driver::Auto,
+            "io_uring" => Driver::IoUring,
+            "epoll" => Driver::Epoll,
+            other => {
+                return Err(
+                    cx.err(d.span(), format!("unknown driver '{other}' (use \"auto\", \"io_uring\" or \"epoll\")"))
+                )
+            }
+        },
+    };
+    let admin_listen = match &s.admin_listen {
+        None => Some("127.0.0.1:9901".parse().unwrap()),
+        Some(a) if a.get_ref().is_empty() => None,
+        Some(a) => Some(parse_addr(a.get_ref()).map_err(|m| cx.err(a.span(), m))?),
+    };
+    let shutdown_timeout = ms(cx.range(&s.shutdown_timeout_ms, 10_000, 0, 3_600_000, "shutdown_timeout_ms")?);
+    Ok(Server { listen, workers, driver, admin_listen, shutdown_timeout })
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .map_err(|_| format!("'{s}' is not an IP:port address (e.g. \"127.0.0.1:8080\" or \"[::]:8080\")"))
+}
+
+fn auto_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn compile_limits(cx: &Ctx, l: &RawLimits) -> Result<Limits, ConfigError> {
+    let max_header_bytes = cx.range(&l.max_header_bytes, 16384, 1024, 1 << 20, "max_header_bytes")? as usize;
+    let max_uri_bytes = cx.range(&l.max_uri_bytes, 10240, 64, 1 << 20, "max_uri_bytes")? as usize;
+    Ok(Limits {
+        max_header_bytes,
+        max_body_bytes: cx.range(&l.max_body_bytes, 10 << 20, 0, u64::MAX >> 2, "max_body_bytes")?,
+        max_uri_bytes,
+        header_timeout: ms(cx.range(&l.header_timeout_ms, 10_000, 1, 3_600_000, "header_timeout_ms")?),
+        idle_timeout: ms(cx.range(&l.idle_timeout_ms, 60_000, 1, 86_400_000, "idle_timeout_ms")?),
+    })
+}
+
+fn compile_stages(cx: &Ctx, raw: Option<&BTreeMap<Spanned<String>, RawStage>>) -> Result<Vec<Stage>, ConfigError> {
+    let Some(map) = raw else {
+        return Ok(vec![Stage { name: String::new(), variables: BTreeMap::new() }]);
+    };
+    let mut out = Vec::new();
+    for (name, st) in map {
+        let n = name.get_ref();
+        if n.is_empty() || n.len() > 128 || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(cx.err(name.span(), format!("stage name '{n}' must be 1-128 letters, digits, '-' or '_'")));
+        }
+        if st.variables.len() > 100 {
+            return Err(cx.err(name.span(), "a stage has at most 100 variables"));
+        }
+        let mut vars = BTreeMap::new();
+        for (k, v) in &st.variables {
+            let key = k.get_ref();
+            if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Err(
+                    cx.err(k.span(), format!("stage variable name '{key}' must be 1-64 letters, digits or '_'"))
+                );
+            }
+            let val = v.get_ref();
+            if val.is_empty()
+                || val.len() > 512
+                || !val.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#&=,".contains(&b))
+            {
+                return Err(
+                    cx.err(v.span(), "stage variable values are 1-512 characters of A-Z a-z 0-9 - . _ ~ : / ? # & = ,")
+                );
+            }
+            vars.insert(key.clone(), val.clone());
+        }
+        out.push(Stage { name: n.clone(), variables: vars });
+    }
+    if out.is_empty() {
+        return Err(ConfigError::at(
+            cx.file,
+            cx.src,
+            cx.src.find("stages").unwrap_or(0),
+            "[stages] is present but defines no stage",
+        ));
+    }
+    Ok(out)
+}
+
+fn compile_integration(
+    cx: &Ctx,
+    raw: &Spanned<RawIntegration>,
+    params: &[String],
+    stage: &Stage,
+    staged: bool,
+    upstreams: &mut Vec<Upstream>,
+) -> Result<(Integration, String), ConfigError> {
+    let i = raw.get_ref();
+    let kind = i.kind.get_ref().as_str();
+    let only = |allowed: &[&str]| -> Result<(), ConfigError> {
+        let fields: [(&str, Option<Range<usize>>); 5] = [
+            ("uri", i.uri.as_ref().map(|v| v.span())),
+            ("timeout_ms", i.timeout_ms.as_ref().map(|v| v.span())),
+            ("status", i.status.as_ref().map(|v| v.span())),
+            ("headers", i.headers.as_ref().map(|_| raw.span())),
+            ("body", i.body.as_ref().map(|v| v.span())),
+        ];
+        for (name, span) in fields {
+            if let Some(span) = span {
+                if !allowed.contains(&name) {
+                    return Err(cx.err(span, format!("'{name}' is not a setting of a {kind} integration")));
+                }
+            }
+        }
+        Ok(())
+    };
+    match kind {
+        "mock" => {
+            only(&["status", "headers", "body"])?;
+            let status = match &i.status {
+                None => 200,
+                Some(s) if (100..=599).contains(s.get_ref()) => *s.get_ref() as u16,
+                Some(s) => return Err(cx.err(s.span(), "status must be between 100 and 599")),
+            };
+            let body = i.body.as_ref().map(|b| b.get_ref().clone()).unwrap_or_default();
+            let mut head = Vec::new();
+            let _ = write!(head_writer(&mut head), "HTTP/1.1 {} {}\r\n", status, crate::http::write::reason(status));
+            let mut has_type = false;
+            if let Some(h) = &i.headers {
+                for (k, v) in h {
+                    check_header(cx, k, v)?;
+                    has_type |= k.get_ref().eq_ignore_ascii_case("content-type");
+                    head.extend_from_slice(format!("{}: {}\r\n", k.get_ref(), v.get_ref()).as_bytes());
+                }
+            }
+            if !has_type {
+                head.extend_from_slice(b"Content-Type: application/json\r\n");
+            }
+            if !matches!(status, 100..=199 | 204 | 304) {
+                head.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+            }
+            let text = format!("mock {status} ({} bytes)", body.len());
+            Ok((Integration::Mock(Mock { status, head: head.into(), body: body.into_bytes().into() }), text))
+        }
+        "http_proxy" => {
+            only(&["uri", "timeout_ms"])?;
+            let u = i.uri.as_ref().ok_or_else(|| cx.err(raw.span(), "an http_proxy integration needs a uri"))?;
+            let span = u.span();
+            let in_stage = |m: String| if staged { format!("{m} (in stage '{}')", stage.name) } else { m };
+            let resolved =
+                uri::substitute_stage_variables(u.get_ref(), &stage.variables).map_err(|m| cx.err(span.clone(), m))?;
+            let t = uri::parse(&resolved, params).map_err(|m| cx.err(span.clone(), in_stage(m)))?;
+            let timeout = cx.range(&i.timeout_ms, 29_000, 50, 29_000, "timeout_ms")?;
+            let name = format!("{}:{}", t.authority.host, t.authority.port);
+            let idx = match upstreams.iter().position(|x| x.name == name) {
+                Some(p) => p,
+                None => {
+                    let addr = resolve(&t.authority).map_err(|m| cx.err(span.clone(), in_stage(m)))?;
+                    upstreams.push(Upstream {
+                        name: name.clone(),
+                        addr,
+                        host_header: t.authority.host_header().into_bytes().into(),
+                    });
+                    upstreams.len() - 1
+                }
+            };
+            let text = format!("http_proxy {resolved} (timeout {timeout} ms)");
+            Ok((
+                Integration::HttpProxy(Proxy {
+                    upstream: idx as u32,
+                    path: t.path,
+                    query: t.query,
+                    timeout: ms(timeout),
+                }),
+                text,
+            ))
+        }
+        other => {
+            Err(cx.err(i.kind.span(), format!("unknown integration type '{other}' (supported: http_proxy, mock)")))
+        }
+    }
+}
+
+fn head_writer(v: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
+    struct W<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for W<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+    W(v)
+}
+
+fn resolve(a: &uri::Authority) -> Result<SocketAddr, String> {
+    if let Ok(ip) = a.host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, a.port));
+    }
+    (a.host.as_str(), a.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve upstream host '{}': {e}", a.host))?
+        .next()
+        .ok_or_else(|| format!("upstream host '{}' has no address", a.host))
+}
+
+/// Header names are RFC 9110 tokens; values may not contain CR, LF or NUL.
+fn check_header(cx: &Ctx, k: &Spanned<String>, v: &Spanned<String>) -> Result<(), ConfigError> {
+    let name = k.get_ref();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+        return Err(cx.err(k.span(), format!("'{name}' is not a valid header name")));
+    }
+    let lower = name.to_ascii_lowercase();
+    if matches!(lower.as_str(), "content-length" | "transfer-encoding" | "connection" | "date" | "x-amzn-requestid") {
+        return Err(cx.err(k.span(), format!("header '{name}' is set by ringway and cannot be configured")));
+    }
+    if v.get_ref().bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(cx.err(v.span(), "header values cannot contain CR, LF or NUL"));
+    }
+    Ok(())
+}
+
+fn compile_gateway_responses(
+    cx: &Ctx,
+    raw: &BTreeMap<Spanned<String>, Spanned<RawGatewayResponse>>,
+) -> Result<Vec<gw::Resolved>, ConfigError> {
+    let mut specific = Vec::new();
+    let mut d4 = None;
+    let mut d5 = None;
+    for (name, r) in raw {
+        let ov = compile_override(cx, r)?;
+        match name.get_ref().as_str() {
+            "DEFAULT_4XX" => d4 = Some(ov),
+            "DEFAULT_5XX" => d5 = Some(ov),
+            "REQUEST_TOO_LARGE" => return Err(cx.err(name.span(), "REQUEST_TOO_LARGE cannot be customized")),
+            n => match Kind::from_name(n) {
+                Some(k) => specific.push((k, ov)),
+                None => return Err(cx.err(name.span(), format!("unknown gateway response type '{n}'"))),
+            },
+        }
+    }
+    Ok(gw::resolve_all(&specific, d4.as_ref(), d5.as_ref()))
+}
+
+fn compile_override(cx: &Ctx, r: &Spanned<RawGatewayResponse>) -> Result<Override, ConfigError> {
+    let r = r.get_ref();
+    let status = match &r.status {
+        None => None,
+        Some(s) if (100..=599).contains(s.get_ref()) => Some(*s.get_ref() as u16),
+        Some(s) => return Err(cx.err(s.span(), "status must be between 100 and 599")),
+    };
+    let mut headers = Vec::new();
+    for (k, v) in &r.headers {
+        check_header(cx, k, v)?;
+        headers.push((k.get_ref().clone(), v.get_ref().clone()));
+    }
+    let body = match &r.body {
+        None => None,
+        Some(b) => Some(gw::compile_template(b.get_ref()).map_err(|m| cx.err(b.span(), m))?),
+    };
+    Ok(Override { status, headers, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(src: &str) -> String {
+        match compile("t.toml", src) {
+            Ok(_) => panic!("expected an error for:\n{src}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn demo_config_compiles() {
+        let p = compile("demo", crate::config::DEMO).unwrap();
+        assert!(!p.routes.is_empty());
+        assert!(p.route_table().contains("mock"));
+    }
+
+    #[test]
+    fn issue_example_compiles() {
+        let src = r#"
+[server]
+listen = ["127.0.0.1:8080"]
+workers = "auto"
+driver = "auto"
+admin_listen = "127.0.0.1:9901"
+
+[limits]
+max_header_bytes = 16384
+max_body_bytes = 10485760
+header_timeout_ms = 10000
+idle_timeout_ms = 60000
+
+[stages.test]
+variables = { petHost = "127.0.0.1:9000" }
+
+[[routes]]
+path = "/pets/{petId}"
+method = "GET"
+integration = { type = "http_proxy", uri = "http://${stageVariables.petHost}/petstore/pets/{petId}", timeout_ms = 29000 }
+
+[[routes]]
+path = "/{proxy+}"
+method = "ANY"
+integration = { type = "http_proxy", uri = "http://127.0.0.1:9000/petstore/{proxy}" }
+
+[[routes]]
+path = "/"
+method = "GET"
+integration = { type = "mock", status = 200, headers = { "content-type" = "application/json" }, body = '{"hello":"ringway"}' }
+
+[gateway_responses.MISSING_AUTHENTICATION_TOKEN]
+status = 404
+headers = { "x-why" = "no route" }
+body = '{"message":$context.error.messageString}'
+"#;
+        let p = compile("t.toml", src).unwrap();
+        assert_eq!(p.routes.len(), 3);
+        assert_eq!(p.upstreams.len(), 1, "same host:port shares one upstream");
+        assert_eq!(p.gateway_response(Kind::MissingAuthenticationToken).status, 404);
+        assert!(p.staged);
+        assert_eq!(p.stage_for(b"/test/pets"), Some((0, &b"/pets"[..])));
+        assert_eq!(p.stage_for(b"/prod/pets"), None);
+    }
+
+    #[test]
+    fn errors_point_at_the_value() {
+        let e = err("[[routes]]\npath = \"/{proxy+}/x\"\nmethod = \"GET\"\nintegration = { type = \"mock\" }\n");
+        assert!(e.starts_with("t.toml:2:8: greedy"), "{e}");
+        let e = err("[[routes]]\npath = \"/a\"\nmethod = \"GET\"\nintegration = { type = \"lambda\" }\n");
+        assert!(e.starts_with("t.toml:4:") && e.contains("unknown integration type 'lambda'"), "{e}");
+        let e = err("[[routes]]\npath = \"/a\"\nmethod = \"GET\"\nintegration = { type = \"http_proxy\", uri = \"http://127.0.0.1:8/x\" }\n");
+        assert!(e.starts_with("t.toml:4:") && e.contains("port 8"), "{e}");
+        let dup = "[[routes]]\npath = \"/a\"\nmethod = \"GET\"\nintegration = { type = \"mock\" }\n";
+        let e = err(&format!("{dup}{dup}"));
+        assert!(e.starts_with("t.toml:6:8: duplicate route GET /a (first defined at line 2)"), "{e}");
+        let e = err("[server]\nlisten = [\"127.0.0.1:8080\"\n");
+        assert!(e.starts_with("t.toml:2:"), "{e}");
+        let e = err("[server]\nlistn = []\n");
+        assert!(e.starts_with("t.toml:2:1: unknown field"), "{e}");
+        let e = err("[[routes]]\npath = \"/a\"\nmethod = \"FETCH\"\nintegration = { type = \"mock\" }\n");
+        assert!(e.starts_with("t.toml:3:10: unknown method"), "{e}");
+        let e = err("[gateway_responses.NOPE]\nstatus = 400\n");
+        assert!(e.starts_with("t.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn stage_variables_in_host_are_checked_per_stage() {
+        let src = "[stages.a]\nvariables = { h = \"127.0.0.1:9000\" }\n[stages.b]\nvariables = { h = \"127.0.0.1:99\" }\n\
+                   [[routes]]\npath = \"/x\"\nmethod = \"GET\"\nintegration = { type = \"http_proxy\", uri = \"http://${stageVariables.h}/\" }\n";
+        let e = err(src);
+        assert!(e.contains("port 99") && e.contains("stage 'b'"), "{e}");
+    }
+}

@@ -1,0 +1,165 @@
+//! The compiled, immutable plan every worker reads. Built once by `compile.rs`;
+//! nothing here changes after startup (reload will swap a whole new `Plan`).
+
+use crate::http::gateway_response::{Kind, Resolved};
+use crate::http::method::RouteMethod;
+use crate::integration::uri::Piece;
+use crate::route::Trie;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Auto,
+    IoUring,
+    Epoll,
+}
+
+impl Driver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::Auto => "auto",
+            Driver::IoUring => "io_uring",
+            Driver::Epoll => "epoll",
+        }
+    }
+}
+
+pub struct Server {
+    pub listen: Vec<SocketAddr>,
+    pub workers: usize,
+    pub driver: Driver,
+    pub admin_listen: Option<SocketAddr>,
+    pub shutdown_timeout: Duration,
+}
+
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub max_body_bytes: u64,
+    pub max_uri_bytes: usize,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    pub pool_max_idle: usize,
+    pub pool_idle_timeout: Duration,
+}
+
+pub struct Stage {
+    pub name: String,
+    pub variables: BTreeMap<String, String>,
+}
+
+pub struct Route {
+    pub path: String,
+    pub method: RouteMethod,
+    pub params: Vec<String>,
+}
+
+/// A mock response: everything but `Date`, the request id and `Connection` is prebuilt.
+pub struct Mock {
+    pub status: u16,
+    pub head: Box<[u8]>,
+    pub body: Box<[u8]>,
+}
+
+pub struct Proxy {
+    pub upstream: u32,
+    pub path: Vec<Piece>,
+    pub query: Vec<Piece>,
+    pub timeout: Duration,
+}
+
+pub enum Integration {
+    Mock(Mock),
+    HttpProxy(Proxy),
+}
+
+/// An upstream server, shared by every route whose URI names the same host and port.
+pub struct Upstream {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub host_header: Box<[u8]>,
+}
+
+pub struct Plan {
+    pub source: String,
+    pub server: Server,
+    pub limits: Limits,
+    pub upstream: UpstreamSettings,
+    /// False when the config has no `[stages]`: routes are served at the root.
+    pub staged: bool,
+    pub stages: Vec<Stage>,
+    pub routes: Vec<Route>,
+    pub trie: Trie,
+    /// Indexed by `stage * routes.len() + route`.
+    pub integrations: Vec<Integration>,
+    /// Human-readable integration per slot, for `check` and logs.
+    pub integration_text: Vec<String>,
+    pub upstreams: Vec<Upstream>,
+    pub gateway: Vec<Resolved>,
+}
+
+impl Plan {
+    #[inline]
+    pub fn integration(&self, stage: usize, route: u32) -> &Integration {
+        &self.integrations[stage * self.routes.len() + route as usize]
+    }
+
+    #[inline]
+    pub fn gateway_response(&self, kind: Kind) -> &Resolved {
+        &self.gateway[kind as usize]
+    }
+
+    /// Finds the stage named by the first path segment; returns (stage index, rest of path).
+    #[inline]
+    pub fn stage_for<'p>(&self, path: &'p [u8]) -> Option<(usize, &'p [u8])> {
+        if !self.staged {
+            return Some((0, path));
+        }
+        let p = path.strip_prefix(b"/")?;
+        let end = memchr::memchr(b'/', p).unwrap_or(p.len());
+        let name = &p[..end];
+        let idx = self.stages.iter().position(|s| s.name.as_bytes() == name)?;
+        Some((idx, &p[end..]))
+    }
+
+    /// The compiled route table, one line per (stage, route).
+    pub fn route_table(&self) -> String {
+        let mut rows = vec![["STAGE".to_string(), "METHOD".into(), "PATH".into(), "INTEGRATION".into()]];
+        for (si, stage) in self.stages.iter().enumerate() {
+            for (ri, r) in self.routes.iter().enumerate() {
+                let stage_name = if self.staged { stage.name.clone() } else { "-".into() };
+                rows.push([
+                    stage_name,
+                    r.method.as_str().into(),
+                    r.path.clone(),
+                    self.integration_text[si * self.routes.len() + ri].clone(),
+                ]);
+            }
+        }
+        let mut w = [0usize; 3];
+        for row in &rows {
+            for i in 0..3 {
+                w[i] = w[i].max(row[i].len());
+            }
+        }
+        let mut out = String::new();
+        for row in &rows {
+            out.push_str(&format!(
+                "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                w0 = w[0],
+                w1 = w[1],
+                w2 = w[2]
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,93 @@
+//! The TOML file as written, with spans kept on every value we validate.
+//! Only serde structs live here; meaning is given in `compile.rs`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub upstream: RawUpstream,
+    pub stages: Option<BTreeMap<Spanned<String>, RawStage>>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub gateway_responses: BTreeMap<Spanned<String>, Spanned<RawGatewayResponse>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<Spanned<Vec<Spanned<String>>>>,
+    pub workers: Option<Spanned<Workers>>,
+    pub driver: Option<Spanned<String>>,
+    pub admin_listen: Option<Spanned<String>>,
+    pub shutdown_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum Workers {
+    Count(i64),
+    Word(String),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_header_bytes: Option<Spanned<u64>>,
+    pub max_body_bytes: Option<Spanned<u64>>,
+    pub max_uri_bytes: Option<Spanned<u64>>,
+    pub header_timeout_ms: Option<Spanned<u64>>,
+    pub idle_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub connect_timeout_ms: Option<Spanned<u64>>,
+    pub pool_max_idle: Option<Spanned<u64>>,
+    pub pool_idle_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    #[serde(default)]
+    pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub path: Spanned<String>,
+    pub method: Spanned<String>,
+    pub integration: Spanned<RawIntegration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntegration {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub uri: Option<Spanned<String>>,
+    pub timeout_ms: Option<Spanned<u64>>,
+    pub status: Option<Spanned<u64>>,
+    pub headers: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub body: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayResponse {
+    pub status: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub headers: BTreeMap<Spanned<String>, Spanned<String>>,
+    pub body: Option<Spanned<String>>,
+}

@@ -1,0 +1,133 @@
+//! Upstream response head parsing and framing (RFC 9112 section 6.3).
+
+use super::body::{Chunk, Decoder};
+use super::request::{parse_length, trim, Field, MAX_HEADERS};
+
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: (u32, u32),
+    pub len: usize,
+    /// None: the response has no body.
+    pub body: Option<Decoder>,
+    /// The upstream lets us reuse the connection.
+    pub keep_alive: bool,
+    pub conn_tokens: smallvec::SmallVec<[(u32, u32); 4]>,
+    pub has_content_type: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidResponse(pub &'static str);
+
+/// Parses an upstream response head. Ok(None): incomplete.
+pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<Option<ResponseHead>, InvalidResponse> {
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut raw);
+    let len = match res.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(InvalidResponse("malformed response head")),
+    };
+    let base = buf.as_ptr() as usize;
+    let off = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+    let status = res.code.unwrap_or(0);
+    let minor = res.version.unwrap_or(1);
+    let reason = res.reason.unwrap_or("");
+    let r0 = if reason.is_empty() { 0 } else { off(reason.as_bytes()) };
+    let mut out = ResponseHead {
+        status,
+        reason: (r0, r0 + reason.len() as u32),
+        len,
+        body: None,
+        keep_alive: minor == 1,
+        conn_tokens: smallvec::SmallVec::new(),
+        has_content_type: false,
+    };
+    fields.clear();
+    let mut cl: Option<u64> = None;
+    let mut te_chunked = false;
+    let mut te_other = false;
+    for h in res.headers.iter() {
+        let name = h.name.as_bytes();
+        let value = h.value;
+        let n0 = off(name);
+        let v0 = off(value);
+        fields.push(Field { name: (n0, n0 + name.len() as u32), value: (v0, v0 + value.len() as u32) });
+        if name.eq_ignore_ascii_case(b"content-length") {
+            for part in value.split(|&b| b == b',') {
+                let n = parse_length(trim(part)).ok_or(InvalidResponse("invalid Content-Length"))?;
+                if cl.is_some_and(|c| c != n) {
+                    return Err(InvalidResponse("conflicting Content-Length"));
+                }
+                cl = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            for c in value.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()) {
+                te_chunked = c.eq_ignore_ascii_case(b"chunked");
+                te_other |= !te_chunked;
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for tok in value.split(|&b| b == b',').map(trim) {
+                if tok.eq_ignore_ascii_case(b"close") {
+                    out.keep_alive = false;
+                } else if tok.eq_ignore_ascii_case(b"keep-alive") {
+                    out.keep_alive |= minor == 0;
+                } else if !tok.is_empty() && out.conn_tokens.len() < 16 {
+                    let t0 = off(tok);
+                    out.conn_tokens.push((t0, t0 + tok.len() as u32));
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            out.has_content_type = true;
+        }
+    }
+    out.body = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+        None
+    } else if te_chunked && !te_other {
+        Some(Decoder::Chunked(Chunk::Size))
+    } else if te_chunked || te_other {
+        // A final coding other than chunked: the body runs until close (RFC 9112 section 6.3 rule 4).
+        out.keep_alive = false;
+        Some(Decoder::Eof)
+    } else if let Some(n) = cl {
+        Some(Decoder::Length(n))
+    } else {
+        out.keep_alive = false;
+        Some(Decoder::Eof)
+    };
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str, head: bool) -> ResponseHead {
+        parse(s.as_bytes(), head, &mut Vec::new()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn framing_rules() {
+        assert_eq!(p("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", false).body, Some(Decoder::Length(3)));
+        assert_eq!(p("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", true).body, None);
+        assert_eq!(p("HTTP/1.1 204 No Content\r\n\r\n", false).body, None);
+        assert_eq!(p("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false).body, None);
+        assert_eq!(
+            p("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false).body,
+            Some(Decoder::Chunked(Chunk::Size))
+        );
+        let eof = p("HTTP/1.1 200 OK\r\n\r\n", false);
+        assert_eq!((eof.body, eof.keep_alive), (Some(Decoder::Eof), false));
+        assert!(!p("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false).keep_alive);
+        assert!(!p("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).keep_alive);
+        assert!(p("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", false).keep_alive);
+    }
+
+    #[test]
+    fn invalid_responses() {
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", false, &mut Vec::new())
+            .is_err());
+        assert!(parse(b"HTTX/1.1 200 OK\r\n\r\n", false, &mut Vec::new()).is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-", false, &mut Vec::new()).unwrap().is_none());
+    }
+}

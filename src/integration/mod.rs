@@ -1,0 +1,5 @@
+//! Integrations: what a matched route does with the request.
+
+pub mod mock;
+pub mod proxy;
+pub mod uri;

@@ -1,0 +1,622 @@
+//! HTTP proxy integration: pass the whole request to the upstream and its response back.
+//!
+//! Phases, in order: build the upstream head -> send it with the request body (streamed,
+//! re-framed, bounded buffers) -> read the response head (integration timeout) -> send
+//! the client head -> stream the body -> return the connection to the worker's pool.
+//! A reused pooled connection that fails before any response byte is retried once when
+//! the request is idempotent or its body was not yet sent.
+
+use crate::config::plan::{Plan, Proxy, Upstream};
+use crate::http::body::{write_chunk_header, Chunk, Decoder, Step};
+use crate::http::gateway_response::Kind;
+use crate::http::request::{BodyKind, Field, Head};
+use crate::http::response::{self, ResponseHead};
+use crate::http::write::{put_u64, reason};
+use crate::route::Captures;
+use crate::server::connection::{Conn, Flow};
+use crate::server::worker::Worker;
+use crate::upstream::{self, UpConn};
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use std::io;
+use std::time::{Duration, Instant};
+
+/// Flush the outgoing buffer once it holds this much.
+const FLUSH_AT: usize = 64 * 1024;
+
+enum Fail {
+    /// Nothing has been sent to the client: answer with this gateway response.
+    Gateway(Kind),
+    /// The client is gone or the response is half sent: close.
+    Close,
+}
+
+pub async fn forward(
+    c: &mut Conn,
+    w: &Worker,
+    plan: &Plan,
+    head: &Head,
+    stage: usize,
+    p: &Proxy,
+    caps: &Captures,
+) -> Flow {
+    let upstream = &plan.upstreams[p.upstream as usize];
+    let deadline = Instant::now() + p.timeout;
+    if let BodyKind::Length(n) = head.body {
+        if n > plan.limits.max_body_bytes {
+            return c.gateway_error(w, plan, head, Some(stage), Kind::RequestTooLarge, true).await;
+        }
+    }
+    c.wbuf.clear();
+    write_upstream_head(c, head, p, upstream, caps);
+
+    let mut up: Option<UpConn> = None;
+    let mut pos = head.len;
+    let streamed = match send_request(c, w, plan, head, p, deadline, &mut up, &mut pos).await {
+        Ok(s) => s,
+        Err(Fail::Gateway(k)) => return c.gateway_error(w, plan, head, Some(stage), k, true).await,
+        Err(Fail::Close) => return Flow::Close,
+    };
+    c.consumed = pos;
+    let Some(mut conn) = up else { return Flow::Close };
+
+    // Read the response head; retry once on a stale pooled connection.
+    let resp = match read_head(&mut conn, head, deadline, &mut c.resp_fields).await {
+        Ok(r) => r,
+        Err(ReadErr::Empty)
+            if conn.reused
+                && !streamed
+                && (head.method.is_some_and(|m| m.is_idempotent()) || head.body == BodyKind::None) =>
+        {
+            drop(conn);
+            let retried = async {
+                let mut fresh =
+                    upstream::connect(upstream.addr, plan.upstream.connect_timeout.min(remaining(deadline)))
+                        .await
+                        .map_err(|_| ReadErr::Empty)?;
+                let buf = std::mem::take(&mut c.wbuf);
+                let (res, buf) = fresh.stream.write_all(buf).await;
+                c.wbuf = buf;
+                res.map_err(|_| ReadErr::Empty)?;
+                let r = read_head(&mut fresh, head, deadline, &mut c.resp_fields).await?;
+                Ok::<_, ReadErr>((fresh, r))
+            };
+            match monoio::time::timeout(remaining(deadline), retried).await {
+                Ok(Ok((fresh, r))) => {
+                    conn = fresh;
+                    r
+                }
+                Ok(Err(ReadErr::Timeout)) | Err(_) => {
+                    return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationTimeout, true).await
+                }
+                Ok(Err(_)) => return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, true).await,
+            }
+        }
+        Err(ReadErr::Timeout) => {
+            return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationTimeout, true).await
+        }
+        Err(_) => return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, !c.body_done).await,
+    };
+    relay_response(c, w, plan, head, p, p.upstream as usize, conn, resp).await
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// Request line and headers for the upstream, written into `c.wbuf`.
+fn write_upstream_head(c: &mut Conn, head: &Head, p: &Proxy, upstream: &Upstream, caps: &Captures) {
+    let rbuf = &c.rbuf;
+    let out = &mut c.wbuf;
+    out.extend_from_slice(&rbuf[head.method_range.clone()]);
+    out.push(b' ');
+    crate::integration::uri::render(out, &p.path, rbuf, caps);
+    if !p.query.is_empty() {
+        out.push(b'?');
+        crate::integration::uri::render(out, &p.query, rbuf, caps);
+        if let Some(q) = &head.query {
+            if !q.is_empty() {
+                out.push(b'&');
+                out.extend_from_slice(&rbuf[q.clone()]);
+            }
+        }
+    } else if let Some(q) = &head.query {
+        out.push(b'?');
+        out.extend_from_slice(&rbuf[q.clone()]);
+    }
+    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+    out.extend_from_slice(&upstream.host_header);
+    out.extend_from_slice(b"\r\n");
+    for (i, f) in c.fields.iter().enumerate() {
+        let name = f.name(rbuf);
+        if Some(i) == head.xff || skip_request_header(name) || named_in(name, &head.conn_tokens, rbuf) {
+            continue;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(f.value(rbuf));
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    if let Some(i) = head.xff {
+        let v = c.fields[i].value(rbuf);
+        if !v.is_empty() {
+            out.extend_from_slice(v);
+            out.extend_from_slice(b", ");
+        }
+    }
+    out.extend_from_slice(c.peer_ip.as_bytes());
+    out.extend_from_slice(b"\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Port: ");
+    put_u64(out, c.local_port as u64);
+    out.extend_from_slice(b"\r\n");
+    match head.body {
+        BodyKind::None => {}
+        BodyKind::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            put_u64(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        BodyKind::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Hop-by-hop and gateway-managed request headers (RFC 9110 section 7.6.1).
+#[inline]
+fn skip_request_header(n: &[u8]) -> bool {
+    let eq = |s: &[u8]| n.eq_ignore_ascii_case(s);
+    match n.len() {
+        2 => eq(b"te"),
+        4 => eq(b"host"),
+        6 => eq(b"expect"),
+        7 => eq(b"trailer") || eq(b"upgrade"),
+        10 => eq(b"connection") || eq(b"keep-alive"),
+        14 => eq(b"content-length"),
+        16 => eq(b"x-forwarded-port") || is_proxy_header(n),
+        17 => eq(b"transfer-encoding") || eq(b"x-forwarded-proto") || is_proxy_header(n),
+        _ => is_proxy_header(n),
+    }
+}
+
+#[inline]
+fn is_proxy_header(n: &[u8]) -> bool {
+    n.len() > 6 && n[..6].eq_ignore_ascii_case(b"proxy-")
+}
+
+#[inline]
+fn named_in(name: &[u8], tokens: &[(u32, u32)], buf: &[u8]) -> bool {
+    tokens.iter().any(|&(a, b)| buf[a as usize..b as usize].eq_ignore_ascii_case(name))
+}
+
+/// Sends head and body; returns whether bytes went out before the final write (then the
+/// request cannot be replayed). `pos` ends after the request body in `c.rbuf`.
+#[allow(clippy::too_many_arguments)]
+async fn send_request(
+    c: &mut Conn,
+    w: &Worker,
+    plan: &Plan,
+    head: &Head,
+    p: &Proxy,
+    deadline: Instant,
+    up: &mut Option<UpConn>,
+    pos: &mut usize,
+) -> Result<bool, Fail> {
+    let chunked = head.body == BodyKind::Chunked;
+    let mut dec = match head.body {
+        BodyKind::None => {
+            c.body_done = true;
+            None
+        }
+        BodyKind::Length(n) => Some(Decoder::Length(n)),
+        BodyKind::Chunked => Some(Decoder::Chunked(Chunk::Size)),
+    };
+    let mut streamed = false;
+    let mut total = 0u64;
+    let mut sent_continue = false;
+    if let Some(d) = dec.as_mut() {
+        loop {
+            let (used, step) = d.step(&c.rbuf[*pos..]).map_err(|_| Fail::Gateway(Kind::BadRequestBody))?;
+            let base = *pos;
+            *pos += used;
+            match step {
+                Step::Data(r) => {
+                    total += r.len() as u64;
+                    if total > plan.limits.max_body_bytes {
+                        *up = None;
+                        return Err(Fail::Gateway(Kind::RequestTooLarge));
+                    }
+                    if chunked {
+                        write_chunk_header(&mut c.wbuf, r.len());
+                    }
+                    c.wbuf.extend_from_slice(&c.rbuf[base + r.start..base + r.end]);
+                    if chunked {
+                        c.wbuf.extend_from_slice(b"\r\n");
+                    }
+                    if c.wbuf.len() >= FLUSH_AT {
+                        send(c, w, plan, p, deadline, up, streamed).await?;
+                        streamed = true;
+                    }
+                }
+                Step::NeedMore => {
+                    if !c.wbuf.is_empty() {
+                        send(c, w, plan, p, deadline, up, streamed).await?;
+                        streamed = true;
+                    }
+                    if head.expect_continue && !sent_continue {
+                        sent_continue = true;
+                        c.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        c.flush(plan.limits.idle_timeout).await.map_err(|_| Fail::Close)?;
+                    }
+                    match c.fill_body(pos, plan.limits.idle_timeout).await {
+                        Ok(n) if n > 0 => {}
+                        _ => return Err(Fail::Close),
+                    }
+                }
+                Step::Done => {
+                    if chunked {
+                        c.wbuf.extend_from_slice(b"0\r\n\r\n");
+                    }
+                    c.body_done = true;
+                    break;
+                }
+            }
+        }
+    }
+    send(c, w, plan, p, deadline, up, streamed).await?;
+    Ok(streamed)
+}
+
+/// Writes `c.wbuf` to the upstream, connecting first if needed. A reused connection that
+/// fails on the first write is replaced once (nothing of the request has gone out yet).
+async fn send(
+    c: &mut Conn,
+    w: &Worker,
+    plan: &Plan,
+    p: &Proxy,
+    deadline: Instant,
+    up: &mut Option<UpConn>,
+    streamed: bool,
+) -> Result<(), Fail> {
+    let upstream = &plan.upstreams[p.upstream as usize];
+    let mut fresh_tried = false;
+    loop {
+        if up.is_none() {
+            *up = match w.pool.take(p.upstream as usize) {
+                Some(conn) => Some(conn),
+                None => {
+                    fresh_tried = true;
+                    let t = plan.upstream.connect_timeout.min(remaining(deadline));
+                    match upstream::connect(upstream.addr, t).await {
+                        Ok(conn) => Some(conn),
+                        Err(e) if e.kind() == io::ErrorKind::TimedOut && remaining(deadline).is_zero() => {
+                            return Err(Fail::Gateway(Kind::IntegrationTimeout))
+                        }
+                        Err(_) => return Err(Fail::Gateway(Kind::IntegrationFailure)),
+                    }
+                }
+            };
+        }
+        let conn = up.as_mut().expect("connected above");
+        let buf = std::mem::take(&mut c.wbuf);
+        let res = monoio::time::timeout(remaining(deadline), conn.stream.write_all(buf)).await;
+        match res {
+            Ok((Ok(_), mut buf)) => {
+                buf.clear();
+                c.wbuf = buf;
+                return Ok(());
+            }
+            Ok((Err(_), buf)) => {
+                c.wbuf = buf;
+                let reused = conn.reused;
+                *up = None;
+                if reused && !streamed && !fresh_tried {
+                    // Stale pooled connection: go around once with a new one.
+                    fresh_tried = true;
+                    let t = plan.upstream.connect_timeout.min(remaining(deadline));
+                    *up = Some(
+                        upstream::connect(upstream.addr, t)
+                            .await
+                            .map_err(|_| Fail::Gateway(Kind::IntegrationFailure))?,
+                    );
+                    continue;
+                }
+                return Err(Fail::Gateway(Kind::IntegrationFailure));
+            }
+            Err(_) => return Err(Fail::Gateway(Kind::IntegrationTimeout)),
+        }
+    }
+}
+
+enum ReadErr {
+    /// The connection closed or failed before any response byte.
+    Empty,
+    /// Failed after some bytes, or the head was invalid.
+    Broken,
+    Timeout,
+}
+
+async fn read_head(
+    conn: &mut UpConn,
+    head: &Head,
+    deadline: Instant,
+    fields: &mut Vec<Field>,
+) -> Result<ResponseHead, ReadErr> {
+    let head_req = head.method == Some(crate::http::method::Method::Head);
+    let mut got_any = false;
+    loop {
+        if !conn.buf.is_empty() {
+            match response::parse(&conn.buf, head_req, fields) {
+                Ok(Some(r)) if (100..200).contains(&r.status) && r.status != 101 => {
+                    // Interim response (e.g. 100 Continue): drop it and read on.
+                    conn.buf.drain(..r.len);
+                    continue;
+                }
+                Ok(Some(r)) if r.status == 101 || r.status < 100 => return Err(ReadErr::Broken),
+                Ok(Some(r)) => return Ok(r),
+                Ok(None) if conn.buf.len() >= conn.buf.capacity() => return Err(ReadErr::Broken),
+                Ok(None) => {}
+                Err(_) => return Err(ReadErr::Broken),
+            }
+        }
+        let buf = std::mem::take(&mut conn.buf);
+        let len = buf.len();
+        match monoio::time::timeout(remaining(deadline), conn.stream.read(buf.slice_mut(len..))).await {
+            Err(_) => return Err(ReadErr::Timeout),
+            Ok((res, slice)) => {
+                conn.buf = slice.into_inner();
+                match res {
+                    Ok(0) | Err(_) if !got_any => return Err(ReadErr::Empty),
+                    Ok(0) | Err(_) => return Err(ReadErr::Broken),
+                    Ok(_) => got_any = true,
+                }
+            }
+        }
+    }
+}
+
+/// Sends the response head and streams the body to the client.
+#[allow(clippy::too_many_arguments)]
+async fn relay_response(
+    c: &mut Conn,
+    w: &Worker,
+    plan: &Plan,
+    head: &Head,
+    p: &Proxy,
+    upstream_idx: usize,
+    mut conn: UpConn,
+    resp: ResponseHead,
+) -> Flow {
+    let head_req = head.method == Some(crate::http::method::Method::Head);
+    let mut dec = resp.body.clone();
+    let client_chunked = head.minor == 1 && matches!(dec, Some(Decoder::Chunked(_)) | Some(Decoder::Eof));
+    let close = !head.keep_alive
+        || w.shutting_down()
+        || !c.body_done
+        || (head.minor == 0 && matches!(dec, Some(Decoder::Chunked(_)) | Some(Decoder::Eof)));
+    write_client_head(c, w, &conn.buf, &resp, head_req, client_chunked, close, head.minor);
+
+    let mut upos = resp.len;
+    let mut clean = true;
+    if let Some(d) = dec.as_mut() {
+        loop {
+            let (used, step) = match d.step(&conn.buf[upos..]) {
+                Ok(x) => x,
+                Err(_) => return Flow::Close,
+            };
+            let base = upos;
+            upos += used;
+            match step {
+                Step::Data(r) => {
+                    if client_chunked {
+                        write_chunk_header(&mut c.wbuf, r.len());
+                    }
+                    c.wbuf.extend_from_slice(&conn.buf[base + r.start..base + r.end]);
+                    if client_chunked {
+                        c.wbuf.extend_from_slice(b"\r\n");
+                    }
+                    if c.wbuf.len() >= FLUSH_AT && c.flush(plan.limits.idle_timeout).await.is_err() {
+                        return Flow::Close;
+                    }
+                }
+                Step::NeedMore => {
+                    if !c.wbuf.is_empty() && c.flush(plan.limits.idle_timeout).await.is_err() {
+                        return Flow::Close;
+                    }
+                    // Keep only unconsumed bytes (a partial chunk line) and read more.
+                    conn.buf.drain(..upos);
+                    upos = 0;
+                    let buf = std::mem::take(&mut conn.buf);
+                    let len = buf.len();
+                    match monoio::time::timeout(p.timeout, conn.stream.read(buf.slice_mut(len..))).await {
+                        Err(_) => return Flow::Close,
+                        Ok((res, slice)) => {
+                            conn.buf = slice.into_inner();
+                            match res {
+                                Ok(0) if matches!(d, Decoder::Eof) => {
+                                    clean = false;
+                                    break;
+                                }
+                                Ok(0) | Err(_) => return Flow::Close,
+                                Ok(_) => {}
+                            }
+                        }
+                    }
+                }
+                Step::Done => break,
+            }
+        }
+    }
+    if client_chunked {
+        c.wbuf.extend_from_slice(b"0\r\n\r\n");
+    }
+    if c.flush(plan.limits.idle_timeout).await.is_err() {
+        return Flow::Close;
+    }
+    if clean && resp.keep_alive && upos == conn.buf.len() {
+        conn.buf.clear();
+        w.pool.put(upstream_idx, conn);
+    }
+    if close || (head.minor == 0 && !client_chunked && matches!(resp.body, Some(Decoder::Eof))) {
+        Flow::Close
+    } else {
+        Flow::KeepAlive
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_client_head(
+    c: &mut Conn,
+    w: &Worker,
+    ubuf: &[u8],
+    resp: &ResponseHead,
+    head_req: bool,
+    chunked: bool,
+    close: bool,
+    minor: u8,
+) {
+    let out = &mut c.wbuf;
+    out.clear();
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_u64(out, resp.status as u64);
+    out.push(b' ');
+    if resp.reason.1 > resp.reason.0 {
+        out.extend_from_slice(&ubuf[resp.reason.0 as usize..resp.reason.1 as usize]);
+    } else {
+        out.extend_from_slice(reason(resp.status).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    let mut upstream_len: Option<(u32, u32)> = None;
+    for f in c.resp_fields.iter() {
+        let name = f.name(ubuf);
+        match classify_response_header(name) {
+            RespHeader::Drop => continue,
+            RespHeader::Length => {
+                upstream_len = Some(f.value);
+                continue;
+            }
+            RespHeader::Remap => out.extend_from_slice(b"x-amzn-Remapped-"),
+            RespHeader::Pass => {
+                if named_in(name, &resp.conn_tokens, ubuf) {
+                    continue;
+                }
+            }
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(f.value(ubuf));
+        out.extend_from_slice(b"\r\n");
+    }
+    let bodyless_status = (100..200).contains(&resp.status) || resp.status == 204 || resp.status == 304;
+    if !resp.has_content_type && !bodyless_status {
+        out.extend_from_slice(b"Content-Type: application/json\r\n");
+    }
+    match &resp.body {
+        Some(Decoder::Length(n)) => {
+            out.extend_from_slice(b"Content-Length: ");
+            put_u64(out, *n);
+            out.extend_from_slice(b"\r\n");
+        }
+        Some(_) if chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Some(_) => {}
+        None => {
+            // HEAD: repeat the length the upstream announced.
+            if let (true, Some((a, b))) = (head_req, upstream_len) {
+                out.extend_from_slice(b"Content-Length: ");
+                out.extend_from_slice(&ubuf[a as usize..b as usize]);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    w.common_headers(out, close, minor);
+}
+
+enum RespHeader {
+    Pass,
+    Drop,
+    Remap,
+    Length,
+}
+
+/// Response headers: hop-by-hop dropped, gateway-owned ones renamed `x-amzn-Remapped-*`.
+#[inline]
+fn classify_response_header(n: &[u8]) -> RespHeader {
+    let eq = |s: &[u8]| n.eq_ignore_ascii_case(s);
+    let drop = match n.len() {
+        2 => eq(b"te"),
+        4 => {
+            if eq(b"date") {
+                return RespHeader::Remap;
+            }
+            false
+        }
+        6 => {
+            if eq(b"server") {
+                return RespHeader::Remap;
+            }
+            false
+        }
+        7 => eq(b"trailer") || eq(b"upgrade"),
+        10 => eq(b"connection") || eq(b"keep-alive"),
+        14 => {
+            if eq(b"content-length") {
+                return RespHeader::Length;
+            }
+            false
+        }
+        16 => {
+            if eq(b"x-amzn-requestid") {
+                return RespHeader::Remap;
+            }
+            is_proxy_header(n)
+        }
+        17 => eq(b"transfer-encoding") || is_proxy_header(n),
+        _ => is_proxy_header(n),
+    };
+    if drop {
+        RespHeader::Drop
+    } else {
+        RespHeader::Pass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_header_filter() {
+        for n in [
+            "Connection",
+            "keep-alive",
+            "TE",
+            "Trailer",
+            "Upgrade",
+            "Proxy-Authorization",
+            "proxy-connection",
+            "Host",
+            "Content-Length",
+            "Transfer-Encoding",
+            "Expect",
+            "X-Forwarded-Proto",
+            "X-Forwarded-Port",
+        ] {
+            assert!(skip_request_header(n.as_bytes()), "{n}");
+        }
+        for n in ["Accept", "Content-Type", "Authorization", "X-Custom", "Date", "proxy"] {
+            assert!(!skip_request_header(n.as_bytes()), "{n}");
+        }
+    }
+
+    #[test]
+    fn response_header_filter() {
+        assert!(matches!(classify_response_header(b"Connection"), RespHeader::Drop));
+        assert!(matches!(classify_response_header(b"Proxy-Authenticate"), RespHeader::Drop));
+        assert!(matches!(classify_response_header(b"transfer-encoding"), RespHeader::Drop));
+        assert!(matches!(classify_response_header(b"Date"), RespHeader::Remap));
+        assert!(matches!(classify_response_header(b"Server"), RespHeader::Remap));
+        assert!(matches!(classify_response_header(b"x-amzn-RequestId"), RespHeader::Remap));
+        assert!(matches!(classify_response_header(b"Content-Length"), RespHeader::Length));
+        assert!(matches!(classify_response_header(b"Content-Type"), RespHeader::Pass));
+        assert!(matches!(classify_response_header(b"Set-Cookie"), RespHeader::Pass));
+    }
+}

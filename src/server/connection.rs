@@ -1,0 +1,233 @@
+//! One client connection: read a head, route it, run the integration, repeat.
+//!
+//! Phases per request: read head (idle timeout before the first byte, header timeout
+//! after) -> parse and validate -> resolve stage and route -> integration -> write the
+//! response -> keep the bytes read past this request (pipelining) and loop.
+//! Buffers are per connection and reused for every request on it.
+
+use crate::config::plan::{Integration, Plan};
+use crate::http::gateway_response::Kind;
+use crate::http::request::{self, BodyKind, Field, Head};
+use crate::integration::{mock, proxy};
+use crate::route::Captures;
+use crate::server::worker::Worker;
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Starting size of a connection's read buffer; it grows up to the head limit.
+const INITIAL_READ_BUF: usize = 4096;
+/// Largest read buffer while streaming a request body.
+const BODY_READ_BUF: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    KeepAlive,
+    Close,
+}
+
+pub struct Conn {
+    pub stream: TcpStream,
+    /// Bytes read from the client; the current request starts at 0.
+    pub rbuf: Vec<u8>,
+    pub wbuf: Vec<u8>,
+    pub fields: Vec<Field>,
+    pub resp_fields: Vec<Field>,
+    pub peer_ip: String,
+    pub local_port: u16,
+    /// Bytes of `rbuf` that belong to the current request (head and body read so far).
+    pub consumed: usize,
+    /// The current request's body has been read completely.
+    pub body_done: bool,
+    busy: bool,
+}
+
+pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_port: u16) {
+    let plan = w.plan.clone();
+    let mut c = Conn {
+        stream,
+        rbuf: Vec::with_capacity(INITIAL_READ_BUF),
+        wbuf: Vec::with_capacity(INITIAL_READ_BUF),
+        fields: Vec::with_capacity(32),
+        resp_fields: Vec::with_capacity(32),
+        peer_ip: peer.ip().to_canonical().to_string(),
+        local_port,
+        consumed: 0,
+        body_done: true,
+        busy: false,
+    };
+    c.run(&w, &plan).await;
+    if c.busy {
+        w.set_busy(false);
+    }
+}
+
+impl Conn {
+    async fn run(&mut self, w: &Worker, plan: &Plan) {
+        let mut caps = Captures::new();
+        loop {
+            let Some(head) = self.read_head(w, plan).await else { return };
+            self.consumed = head.len;
+            self.body_done = head.body == BodyKind::None;
+            let flow = self.handle(w, plan, &head, &mut caps).await;
+            if flow == Flow::Close || w.shutting_down() {
+                return;
+            }
+            self.rbuf.drain(..self.consumed.min(self.rbuf.len()));
+            if self.rbuf.is_empty() && self.busy {
+                self.busy = false;
+                w.set_busy(false);
+            }
+        }
+    }
+
+    /// Reads until `rbuf` starts with a complete, valid head. None: close the connection.
+    async fn read_head(&mut self, w: &Worker, plan: &Plan) -> Option<Head> {
+        let limits = &plan.limits;
+        let mut deadline: Option<Instant> = None;
+        loop {
+            if !self.rbuf.is_empty() {
+                if !self.busy {
+                    self.busy = true;
+                    w.set_busy(true);
+                }
+                match request::parse(&self.rbuf, limits.max_header_bytes, limits.max_uri_bytes, &mut self.fields) {
+                    Ok(Some(h)) => return Some(h),
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.reject(w, e.status()).await;
+                        return None;
+                    }
+                }
+            } else if w.shutting_down() {
+                return None;
+            }
+            let timeout = match deadline {
+                None if self.rbuf.is_empty() => limits.idle_timeout,
+                None => limits.header_timeout,
+                Some(d) => d.saturating_duration_since(Instant::now()),
+            };
+            let mut pos = 0;
+            match self.fill(&mut pos, timeout, limits.max_header_bytes).await {
+                Ok(n) if n > 0 => {}
+                _ => return None,
+            }
+            deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+        }
+    }
+
+    async fn handle(&mut self, w: &Worker, plan: &Plan, head: &Head, caps: &mut Captures) -> Flow {
+        let routed = {
+            let path = &self.rbuf[head.path.clone()];
+            match plan.stage_for(path) {
+                None => Err(None),
+                Some((stage, rest)) => {
+                    let rest_off = (rest.as_ptr() as usize - self.rbuf.as_ptr() as usize) as u32;
+                    match head.method.and_then(|m| plan.trie.lookup(rest, m, caps)) {
+                        Some(route) => {
+                            for c in caps.iter_mut() {
+                                c.0 += rest_off;
+                                c.1 += rest_off;
+                            }
+                            Ok((stage, route))
+                        }
+                        None => Err(Some(stage)),
+                    }
+                }
+            }
+        };
+        match routed {
+            Err(stage) => self.gateway_error(w, plan, head, stage, Kind::MissingAuthenticationToken, false).await,
+            Ok((stage, route)) => match plan.integration(stage, route) {
+                Integration::Mock(m) => mock::respond(self, w, plan, head, m).await,
+                Integration::HttpProxy(p) => proxy::forward(self, w, plan, head, stage, p, caps).await,
+            },
+        }
+    }
+
+    /// Drops `rbuf[..pos]`, then reads more into `rbuf` (growing it up to `max_cap`).
+    /// Returns the bytes read; 0 means the peer closed. `pos` becomes 0.
+    pub async fn fill(&mut self, pos: &mut usize, timeout: Duration, max_cap: usize) -> io::Result<usize> {
+        if *pos > 0 {
+            self.rbuf.drain(..*pos);
+            self.consumed = self.consumed.saturating_sub(*pos);
+            *pos = 0;
+        }
+        let len = self.rbuf.len();
+        if len == self.rbuf.capacity() {
+            let target = (self.rbuf.capacity() * 2).clamp(INITIAL_READ_BUF, max_cap.max(len + 1));
+            self.rbuf.reserve_exact(target - len);
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        match monoio::time::timeout(timeout, self.stream.read(buf.slice_mut(len..))).await {
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
+            Ok((res, slice)) => {
+                self.rbuf = slice.into_inner();
+                res
+            }
+        }
+    }
+
+    /// `fill` for request bodies: drops consumed bytes and reads with a body-sized buffer.
+    pub async fn fill_body(&mut self, pos: &mut usize, timeout: Duration) -> io::Result<usize> {
+        self.fill(pos, timeout, BODY_READ_BUF).await
+    }
+
+    /// Writes all of `wbuf` and clears it.
+    pub async fn flush(&mut self, timeout: Duration) -> io::Result<()> {
+        let buf = std::mem::take(&mut self.wbuf);
+        match monoio::time::timeout(timeout, self.stream.write_all(buf)).await {
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+            Ok((res, mut buf)) => {
+                buf.clear();
+                self.wbuf = buf;
+                res.map(|_| ())
+            }
+        }
+    }
+
+    /// Reads and drops the rest of the current request body so the connection can be
+    /// reused. False when that is not possible or not worth it (then close).
+    pub async fn discard_body(&mut self, head: &Head, plan: &Plan) -> bool {
+        if self.body_done {
+            return true;
+        }
+        let buffered = self.rbuf.len() - head.len;
+        let mut dec = match head.body {
+            BodyKind::None => return true,
+            BodyKind::Length(n) if n > plan.limits.max_body_bytes => return false,
+            // Waiting for a body the client holds back (100-continue) makes no sense.
+            BodyKind::Length(n) if head.expect_continue && (buffered as u64) < n => return false,
+            BodyKind::Chunked if head.expect_continue => return false,
+            BodyKind::Length(n) => crate::http::body::Decoder::Length(n),
+            BodyKind::Chunked => crate::http::body::Decoder::Chunked(crate::http::body::Chunk::Size),
+        };
+        let mut pos = head.len;
+        let mut total = 0u64;
+        loop {
+            let Ok((used, step)) = dec.step(&self.rbuf[pos..]) else { return false };
+            pos += used;
+            match step {
+                crate::http::body::Step::Data(r) => {
+                    total += r.len() as u64;
+                    if total > plan.limits.max_body_bytes {
+                        return false;
+                    }
+                }
+                crate::http::body::Step::NeedMore => match self.fill_body(&mut pos, plan.limits.idle_timeout).await {
+                    Ok(n) if n > 0 => {}
+                    _ => return false,
+                },
+                crate::http::body::Step::Done => {
+                    self.consumed = pos;
+                    self.body_done = true;
+                    return true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Server: listeners, worker threads, connections, shutdown.
+
+pub mod connection;
+pub mod listener;
+pub mod respond;
+pub mod shutdown;
+pub mod worker;
+
+use crate::config::Plan;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Binds, starts every worker, waits for SIGTERM/SIGINT, drains, returns.
+pub fn serve(plan: Plan) -> Result<(), String> {
+    for addr in &plan.server.listen {
+        listener::ensure_free(*addr).map_err(|e| e.to_string())?;
+    }
+    let plan = Arc::new(plan);
+    let n = plan.server.workers;
+    let mut per_worker = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut ls = Vec::new();
+        for addr in &plan.server.listen {
+            ls.push(listener::bind(*addr).map_err(|e| e.to_string())?);
+        }
+        per_worker.push(ls);
+    }
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut threads = Vec::with_capacity(n);
+    for (id, ls) in per_worker.into_iter().enumerate() {
+        let plan = plan.clone();
+        let tx = tx.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("ringway-w{id}"))
+            .spawn(move || worker::run(id, plan, ls, tx))
+            .map_err(|e| format!("cannot start worker thread: {e}"))?;
+        threads.push(t);
+    }
+    drop(tx);
+    for _ in 0..n {
+        match rx.recv() {
+            Ok(Ok(line)) => worker::log(&line),
+            Ok(Err(e)) => {
+                shutdown::request();
+                return Err(e);
+            }
+            Err(_) => {
+                shutdown::request();
+                return Err("a worker exited during startup".into());
+            }
+        }
+    }
+    let addrs: Vec<String> = plan.server.listen.iter().map(|a| a.to_string()).collect();
+    worker::log(&format!("ready: {n} workers on {}", addrs.join(", ")));
+
+    let sig = signals.forever().next();
+    worker::log(&format!(
+        "shutting down (signal {}; draining up to {} ms)",
+        sig.unwrap_or(0),
+        plan.server.shutdown_timeout.as_millis()
+    ));
+    shutdown::request();
+    let limit = std::time::Instant::now() + plan.server.shutdown_timeout + Duration::from_secs(2);
+    for t in threads {
+        while !t.is_finished() && std::time::Instant::now() < limit {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if t.is_finished() {
+            let _ = t.join();
+        }
+    }
+    worker::log("stopped");
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Responses ringway makes itself: gateway responses (API Gateway's error types, with the
+//! config's overrides) and protocol rejections for requests that cannot be parsed.
+
+use super::connection::{Conn, Flow};
+use super::worker::Worker;
+use crate::config::plan::Plan;
+use crate::http::gateway_response::{Context, Kind};
+use crate::http::request::Head;
+use crate::http::write::{put_u64, reason};
+
+impl Conn {
+    /// Answers with the gateway response for `kind`. `close` forces the connection shut
+    /// (e.g. the request body was not read).
+    pub async fn gateway_error(
+        &mut self,
+        w: &Worker,
+        plan: &Plan,
+        head: &Head,
+        stage: Option<usize>,
+        kind: Kind,
+        close: bool,
+    ) -> Flow {
+        let r = plan.gateway_response(kind);
+        let id = w.new_id();
+        // Render while the head's ranges still point into rbuf.
+        let mut body = Vec::with_capacity(64);
+        {
+            let path = std::str::from_utf8(self.rbuf.get(head.path.clone()).unwrap_or_default()).unwrap_or("");
+            let stage_ref = stage.map(|s| &plan.stages[s]);
+            let lookup = |name: &str| stage_ref.and_then(|s| s.variables.get(name)).map(String::as_str);
+            let ctx = Context {
+                request_id: std::str::from_utf8(&id).unwrap_or(""),
+                stage: stage_ref.map_or("", |s| s.name.as_str()),
+                method: head.method.map_or("", |m| m.as_str()),
+                resource_path: "",
+                path,
+                source_ip: &self.peer_ip,
+                stage_variable: &lookup,
+            };
+            r.render_body(&ctx, &mut body);
+        }
+        let close = close || !head.keep_alive || w.shutting_down() || !self.discard_body(head, plan).await;
+        let out = &mut self.wbuf;
+        out.clear();
+        out.extend_from_slice(b"HTTP/1.1 ");
+        put_u64(out, r.status as u64);
+        out.push(b' ');
+        out.extend_from_slice(reason(r.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let mut has_type = false;
+        for (k, v) in &r.headers {
+            has_type |= k.eq_ignore_ascii_case("content-type");
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if !has_type {
+            out.extend_from_slice(b"Content-Type: application/json\r\n");
+        }
+        out.extend_from_slice(b"x-amzn-ErrorType: ");
+        out.extend_from_slice(r.error_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        put_u64(out, body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        w.end_head(out, &id, close, head.minor);
+        if head.method != Some(crate::http::method::Method::Head) {
+            out.extend_from_slice(&body);
+        }
+        if self.flush(plan.limits.idle_timeout).await.is_err() || close {
+            return Flow::Close;
+        }
+        Flow::KeepAlive
+    }
+
+    /// Rejects an unparseable or over-limit request head and closes the connection.
+    pub async fn reject(&mut self, w: &Worker, status: u16) {
+        let msg: &[u8] = match status {
+            431 => b"{\"message\":\"Request Header Fields Too Large\"}",
+            414 => b"{\"message\":\"Request-URI Too Long\"}",
+            417 => b"{\"message\":\"Expectation Failed\"}",
+            501 => b"{\"message\":\"Not Implemented\"}",
+            _ => b"{\"message\":\"Bad Request\"}",
+        };
+        let out = &mut self.wbuf;
+        out.clear();
+        out.extend_from_slice(b"HTTP/1.1 ");
+        put_u64(out, status as u64);
+        out.push(b' ');
+        out.extend_from_slice(reason(status).as_bytes());
+        out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
+        put_u64(out, msg.len() as u64);
+        out.extend_from_slice(b"\r\n");
+        w.common_headers(out, true, 1);
+        out.extend_from_slice(msg);
+        let _ = self.flush(w.plan.limits.idle_timeout).await;
+    }
+}

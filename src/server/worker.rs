@@ -1,0 +1,173 @@
+//! A worker: one thread, one monoio runtime, its own listeners, upstream pool, request-id
+//! generator and date cache. Nothing here is shared with other workers except the
+//! immutable plan and the shutdown flag.
+
+use super::{connection, shutdown};
+use crate::config::plan::{Driver, Plan};
+use crate::http::write::{DateCache, RequestIds};
+use crate::upstream::Pool;
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Worker {
+    pub id: usize,
+    pub plan: Arc<Plan>,
+    pub pool: Pool,
+    pub ids: RequestIds,
+    pub date: DateCache,
+    /// Connections with an unanswered request (drained on shutdown).
+    busy: Cell<usize>,
+}
+
+impl Worker {
+    #[inline]
+    pub fn shutting_down(&self) -> bool {
+        shutdown::requested()
+    }
+
+    pub fn set_busy(&self, busy: bool) {
+        let b = self.busy.get();
+        self.busy.set(if busy { b + 1 } else { b.saturating_sub(1) });
+    }
+
+    #[inline]
+    pub fn new_id(&self) -> [u8; 36] {
+        let mut id = [0u8; 36];
+        self.ids.write(&mut id);
+        id
+    }
+
+    /// Ends a response head: `Date`, `x-amzn-RequestId`, `Connection`, blank line.
+    #[inline]
+    pub fn common_headers(&self, out: &mut Vec<u8>, close: bool, minor: u8) {
+        let id = self.new_id();
+        self.end_head(out, &id, close, minor);
+    }
+
+    #[inline]
+    pub fn end_head(&self, out: &mut Vec<u8>, id: &[u8; 36], close: bool, minor: u8) {
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(&self.date.get());
+        out.extend_from_slice(b"\r\nx-amzn-RequestId: ");
+        out.extend_from_slice(id);
+        if close {
+            out.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        } else if minor == 0 {
+            out.extend_from_slice(b"\r\nConnection: keep-alive\r\n\r\n");
+        } else {
+            out.extend_from_slice(b"\r\n\r\n");
+        }
+    }
+}
+
+/// What a worker thread reports back once it has started (or failed to).
+pub type Ready = Result<String, String>;
+
+/// Runs one worker on the current thread until shutdown. `listeners` are already bound.
+pub fn run(id: usize, plan: Arc<Plan>, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>) {
+    let force_epoll = std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
+    let driver = if force_epoll { Driver::Epoll } else { plan.server.driver };
+    if driver != Driver::Epoll {
+        let mut b = io_uring::IoUring::builder();
+        b.setup_coop_taskrun().setup_single_issuer();
+        match RuntimeBuilder::<IoUringDriver>::new().uring_builder(b).with_entries(1024).enable_timer().build() {
+            Ok(mut rt) => {
+                return rt.block_on(main(id, plan, listeners, ready, "io_uring (coop_taskrun, single_issuer)"))
+            }
+            Err(e) => log(&format!(
+                "worker {id}: io_uring with COOP_TASKRUN|SINGLE_ISSUER unavailable ({e}); trying without flags"
+            )),
+        }
+        match RuntimeBuilder::<IoUringDriver>::new().with_entries(1024).enable_timer().build() {
+            Ok(mut rt) => return rt.block_on(main(id, plan, listeners, ready, "io_uring (no setup flags)")),
+            Err(e) if driver == Driver::IoUring => {
+                let _ = ready.send(Err(format!("worker {id}: driver = \"io_uring\" but io_uring is unavailable: {e}")));
+                return;
+            }
+            Err(e) => log(&format!("worker {id}: io_uring unavailable ({e}); falling back to epoll")),
+        }
+    }
+    match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
+        Ok(mut rt) => rt.block_on(main(id, plan, listeners, ready, "epoll")),
+        Err(e) => {
+            let _ = ready.send(Err(format!("worker {id}: cannot start the epoll driver: {e}")));
+        }
+    }
+}
+
+async fn main(id: usize, plan: Arc<Plan>, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>, driver: &str) {
+    let seed = (std::process::id() as u64) << 32 ^ (id as u64) ^ nanos();
+    let w = Rc::new(Worker {
+        id,
+        pool: Pool::new(plan.upstreams.len(), plan.upstream.pool_max_idle, plan.upstream.pool_idle_timeout),
+        plan,
+        ids: RequestIds::new(seed),
+        date: DateCache::default(),
+        busy: Cell::new(0),
+    });
+    let stop = Rc::new(shutdown::LocalSignal::default());
+    let mut bound = Vec::new();
+    for l in listeners {
+        let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+        match monoio::net::TcpListener::from_std(l) {
+            Ok(l) => bound.push((l, port)),
+            Err(e) => {
+                let _ = ready.send(Err(format!("worker {id}: cannot register listener: {e}")));
+                return;
+            }
+        }
+    }
+    for (l, port) in bound {
+        monoio::spawn(accept_loop(w.clone(), l, port, stop.clone()));
+    }
+    let _ = ready.send(Ok(format!("worker {id}: driver {driver}")));
+    drop(ready);
+
+    while !shutdown::requested() {
+        monoio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.fire();
+    let deadline = Instant::now() + w.plan.server.shutdown_timeout;
+    while w.busy.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    if w.busy.get() > 0 {
+        log(&format!("worker {id}: drain time over with {} requests in flight", w.busy.get()));
+    }
+}
+
+async fn accept_loop(w: Rc<Worker>, listener: monoio::net::TcpListener, port: u16, stop: Rc<shutdown::LocalSignal>) {
+    let stopped = stop.wait();
+    let mut stopped = std::pin::pin!(stopped);
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => Some(r),
+            _ = &mut stopped => None,
+        };
+        match accepted {
+            None => break,
+            Some(Ok((stream, peer))) => {
+                let _ = stream.set_nodelay(true);
+                monoio::spawn(connection::serve(w.clone(), stream, peer, port));
+            }
+            Some(Err(e)) => {
+                // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
+                log(&format!("worker {}: accept failed: {e}", w.id));
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+fn nanos() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Operational log line on stderr (never on the request path).
+pub fn log(msg: &str) {
+    eprintln!("ringway: {msg}");
+}

@@ -1,0 +1,72 @@
+//! Per-worker keep-alive pools of upstream connections, one LIFO stack per upstream.
+//! Owned by one worker thread: no locks, no sharing. Touches only sockets it holds.
+
+use monoio::net::TcpStream;
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+/// Receive buffer size for an upstream connection (response heads must fit).
+pub const UPSTREAM_BUF: usize = 32 * 1024;
+
+pub struct UpConn {
+    pub stream: TcpStream,
+    /// Bytes read from the upstream; empty whenever the connection is idle.
+    pub buf: Vec<u8>,
+    /// Served a request before (a failure may be a stale keep-alive race).
+    pub reused: bool,
+    idle_since: Instant,
+}
+
+impl UpConn {
+    pub fn new(stream: TcpStream) -> UpConn {
+        UpConn { stream, buf: Vec::with_capacity(UPSTREAM_BUF), reused: false, idle_since: Instant::now() }
+    }
+}
+
+pub struct Pool {
+    idle: RefCell<Vec<Vec<UpConn>>>,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+impl Pool {
+    pub fn new(upstreams: usize, max_idle: usize, idle_timeout: Duration) -> Pool {
+        Pool { idle: RefCell::new((0..upstreams).map(|_| Vec::new()).collect()), max_idle, idle_timeout }
+    }
+
+    /// The most recently used live connection to `upstream`, if any.
+    pub fn take(&self, upstream: usize) -> Option<UpConn> {
+        let mut idle = self.idle.borrow_mut();
+        let stack = idle.get_mut(upstream)?;
+        let now = Instant::now();
+        while let Some(mut c) = stack.pop() {
+            if now.duration_since(c.idle_since) < self.idle_timeout {
+                c.reused = true;
+                return Some(c);
+            }
+            // Everything below is older still.
+            stack.clear();
+        }
+        None
+    }
+
+    /// Returns a connection whose last response was fully read.
+    pub fn put(&self, upstream: usize, mut conn: UpConn) {
+        debug_assert!(conn.buf.is_empty());
+        let mut idle = self.idle.borrow_mut();
+        let Some(stack) = idle.get_mut(upstream) else { return };
+        let now = Instant::now();
+        if stack.first().is_some_and(|c| now.duration_since(c.idle_since) >= self.idle_timeout) {
+            stack.remove(0);
+        }
+        if stack.len() >= self.max_idle {
+            return;
+        }
+        conn.idle_since = now;
+        stack.push(conn);
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.borrow().iter().map(Vec::len).sum()
+    }
+}
