@@ -47,8 +47,8 @@ pub struct Head {
     pub body: BodyKind,
     pub keep_alive: bool,
     pub expect_continue: bool,
-    /// Index into `fields` of the X-Forwarded-For header, if any.
-    pub xff: Option<usize>,
+    /// Indexes into `fields` of the X-Forwarded-For headers (a list-valued field).
+    pub xff: smallvec::SmallVec<[u16; 2]>,
     /// Names listed in `Connection` (to drop when forwarding).
     pub conn_tokens: smallvec::SmallVec<[(u32, u32); 4]>,
 }
@@ -137,7 +137,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
         body: BodyKind::None,
         keep_alive: minor == 1,
         expect_continue: false,
-        xff: None,
+        xff: smallvec::SmallVec::new(),
         conn_tokens: smallvec::SmallVec::new(),
     };
 
@@ -204,10 +204,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
                 return Err(HeadError::Expectation);
             }
         } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            if head.xff.is_some() {
-                return Err(HeadError::Bad("duplicate X-Forwarded-For"));
-            }
-            head.xff = Some(fields.len() - 1);
+            head.xff.push((fields.len() - 1) as u16);
         }
     }
     if saw_te && !chunked {

@@ -129,7 +129,7 @@ fn write_upstream_head(c: &mut Conn, head: &Head, p: &Proxy, upstream: &Upstream
     out.extend_from_slice(b"\r\n");
     for (i, f) in c.fields.iter().enumerate() {
         let name = f.name(rbuf);
-        if Some(i) == head.xff || skip_request_header(name) || named_in(name, &head.conn_tokens, rbuf) {
+        if head.xff.contains(&(i as u16)) || skip_request_header(name) || named_in(name, &head.conn_tokens, rbuf) {
             continue;
         }
         out.extend_from_slice(name);
@@ -138,8 +138,8 @@ fn write_upstream_head(c: &mut Conn, head: &Head, p: &Proxy, upstream: &Upstream
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"X-Forwarded-For: ");
-    if let Some(i) = head.xff {
-        let v = c.fields[i].value(rbuf);
+    for &i in &head.xff {
+        let v = c.fields[i as usize].value(rbuf);
         if !v.is_empty() {
             out.extend_from_slice(v);
             out.extend_from_slice(b", ");
@@ -233,13 +233,13 @@ async fn send_request(
                         c.wbuf.extend_from_slice(b"\r\n");
                     }
                     if c.wbuf.len() >= FLUSH_AT {
-                        send(c, w, plan, p, deadline, up, streamed).await?;
+                        send(c, w, plan, p, deadline, up, streamed, false).await?;
                         streamed = true;
                     }
                 }
                 Step::NeedMore => {
                     if !c.wbuf.is_empty() {
-                        send(c, w, plan, p, deadline, up, streamed).await?;
+                        send(c, w, plan, p, deadline, up, streamed, false).await?;
                         streamed = true;
                     }
                     if head.expect_continue && !sent_continue {
@@ -262,12 +262,15 @@ async fn send_request(
             }
         }
     }
-    send(c, w, plan, p, deadline, up, streamed).await?;
+    // The final write keeps its bytes in `c.wbuf`: a stale-connection retry resends them.
+    send(c, w, plan, p, deadline, up, streamed, true).await?;
     Ok(streamed)
 }
 
 /// Writes `c.wbuf` to the upstream, connecting first if needed. A reused connection that
 /// fails on the first write is replaced once (nothing of the request has gone out yet).
+/// `keep`: leave the written bytes in `c.wbuf` (for a replay) instead of clearing it.
+#[allow(clippy::too_many_arguments)]
 async fn send(
     c: &mut Conn,
     w: &Worker,
@@ -276,6 +279,7 @@ async fn send(
     deadline: Instant,
     up: &mut Option<UpConn>,
     streamed: bool,
+    keep: bool,
 ) -> Result<(), Fail> {
     let upstream = &plan.upstreams[p.upstream as usize];
     let mut fresh_tried = false;
@@ -301,7 +305,9 @@ async fn send(
         let res = monoio::time::timeout(remaining(deadline), conn.stream.write_all(buf)).await;
         match res {
             Ok((Ok(_), mut buf)) => {
-                buf.clear();
+                if !keep {
+                    buf.clear();
+                }
                 c.wbuf = buf;
                 return Ok(());
             }
