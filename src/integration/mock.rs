@@ -14,7 +14,7 @@ pub async fn respond(c: &mut Conn, w: &Worker, plan: &Plan, head: &Head, m: &Moc
     if head.method != Some(Method::Head) {
         c.wbuf.extend_from_slice(&m.body);
     }
-    if c.flush(plan.limits.idle_timeout).await.is_err() || close {
+    if c.flush_by(c.now + plan.limits.idle_timeout).await.is_err() || close {
         return Flow::Close;
     }
     Flow::KeepAlive

@@ -22,7 +22,6 @@ pub enum Segment {
 
 #[derive(Default)]
 struct Node {
-    statics: Vec<(Box<[u8]>, u32)>,
     param: u32,
     greedy: u32,
     methods: [u32; 8],
@@ -32,7 +31,7 @@ struct Node {
 
 impl Node {
     fn new(name: String) -> Node {
-        Node { statics: Vec::new(), param: NONE, greedy: NONE, methods: [NONE; 8], name }
+        Node { param: NONE, greedy: NONE, methods: [NONE; 8], name }
     }
 
     #[inline]
@@ -48,6 +47,7 @@ impl Node {
 
 pub struct Trie {
     nodes: Vec<Node>,
+    statics: StaticIndex,
 }
 
 /// Why a route could not be added.
@@ -61,7 +61,7 @@ pub enum InsertError {
 
 impl Default for Trie {
     fn default() -> Self {
-        Trie { nodes: vec![Node::new(String::new())] }
+        Trie { nodes: vec![Node::new(String::new())], statics: StaticIndex::default() }
     }
 }
 
@@ -70,17 +70,14 @@ impl Trie {
         let mut at = 0usize;
         for seg in segments {
             at = match seg {
-                Segment::Static(s) => {
-                    let found = self.nodes[at].statics.iter().find(|(k, _)| &k[..] == s.as_bytes()).map(|e| e.1);
-                    match found {
-                        Some(n) => n as usize,
-                        None => {
-                            let n = self.push(String::new());
-                            self.nodes[at].statics.push((s.as_bytes().into(), n as u32));
-                            n
-                        }
+                Segment::Static(s) => match self.statics.get(at as u32, s.as_bytes()) {
+                    Some(n) => n as usize,
+                    None => {
+                        let n = self.push(String::new());
+                        self.statics.insert(at as u32, s.as_bytes(), n as u32);
+                        n
                     }
-                }
+                },
                 Segment::Param(name) => self.child(at, name, false)?,
                 Segment::Greedy(name) => self.child(at, name, true)?,
             };
@@ -140,8 +137,8 @@ impl Trie {
         let seg_end = memchr::memchr(b'/', &path[pos..end]).map_or(end, |i| pos + i);
         let seg = &path[pos..seg_end];
         let next = if seg_end < end { seg_end + 1 } else { end };
-        if let Some((_, child)) = node.statics.iter().find(|(k, _)| &k[..] == seg) {
-            if let Some(r) = self.walk(*child as usize, path, next, end, method, caps) {
+        if let Some(child) = self.statics.get(at as u32, seg) {
+            if let Some(r) = self.walk(child as usize, path, next, end, method, caps) {
                 return Some(r);
             }
         }
@@ -159,6 +156,99 @@ impl Trie {
             }
         }
         None
+    }
+}
+
+/// Static children of every node in one open-addressing table keyed by (parent, segment):
+/// one hash and one comparison per segment, however many siblings there are.
+#[derive(Default)]
+struct StaticIndex {
+    slots: Vec<Slot>,
+    keys: Vec<u8>,
+    len: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// 0 marks an empty slot.
+    hash: u64,
+    parent: u32,
+    child: u32,
+    key_start: u32,
+    key_len: u32,
+}
+
+impl StaticIndex {
+    #[inline]
+    fn hash(parent: u32, seg: &[u8]) -> u64 {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = (parent as u64 + 1).wrapping_mul(K);
+        let mut chunks = seg.chunks_exact(8);
+        for c in &mut chunks {
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().unwrap())).wrapping_mul(K);
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(tail) ^ seg.len() as u64).wrapping_mul(K);
+        // murmur3's fmix64: similar keys ("res1", "res2") must not cluster.
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
+        h | 1
+    }
+
+    #[inline]
+    fn get(&self, parent: u32, seg: &[u8]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let h = Self::hash(parent, seg);
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let s = &self.slots[i];
+            if s.hash == 0 {
+                return None;
+            }
+            if s.hash == h && s.parent == parent {
+                let key = &self.keys[s.key_start as usize..(s.key_start + s.key_len) as usize];
+                if key == seg {
+                    return Some(s.child);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, parent: u32, seg: &[u8], child: u32) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let key_start = self.keys.len() as u32;
+        self.keys.extend_from_slice(seg);
+        let slot = Slot { hash: Self::hash(parent, seg), parent, child, key_start, key_len: seg.len() as u32 };
+        self.place(slot);
+        self.len += 1;
+    }
+
+    fn place(&mut self, slot: Slot) {
+        let mask = self.slots.len() - 1;
+        let mut i = slot.hash as usize & mask;
+        while self.slots[i].hash != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = slot;
+    }
+
+    fn grow(&mut self) {
+        let old = std::mem::take(&mut self.slots);
+        self.slots = vec![Slot::default(); (old.len() * 2).max(16)];
+        for s in old.into_iter().filter(|s| s.hash != 0) {
+            self.place(s);
+        }
     }
 }
 
@@ -282,6 +372,17 @@ mod tests {
         let t = trie(&[("/a/{id}/b", "GET")]);
         assert_eq!(find(&t, Get, "/a//b"), None);
         assert_eq!(find(&t, Get, "/a/1/b").unwrap().1, vec!["1".to_string()]);
+    }
+
+    #[test]
+    fn many_siblings_are_found() {
+        let routes: Vec<(String, &str)> = (0..100).map(|i| (format!("/r{i}/{{id}}"), "GET")).collect();
+        let refs: Vec<(&str, &str)> = routes.iter().map(|(p, m)| (p.as_str(), *m)).collect();
+        let t = trie(&refs);
+        for i in [0u32, 7, 50, 99] {
+            assert_eq!(find(&t, Get, &format!("/r{i}/x")).unwrap().0, i);
+        }
+        assert_eq!(find(&t, Get, "/r100/x"), None);
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Conn {
     pub consumed: usize,
     /// The current request's body has been read completely.
     pub body_done: bool,
+    /// When the current request's head was complete: the base for its deadlines.
+    pub now: Instant,
     busy: bool,
 }
 
@@ -58,6 +60,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_por
         local_port,
         consumed: 0,
         body_done: true,
+        now: Instant::now(),
         busy: false,
     };
     c.run(&w, &plan).await;
@@ -96,7 +99,10 @@ impl Conn {
                     w.set_busy(true);
                 }
                 match request::parse(&self.rbuf, limits.max_header_bytes, limits.max_uri_bytes, &mut self.fields) {
-                    Ok(Some(h)) => return Some(h),
+                    Ok(Some(h)) => {
+                        self.now = Instant::now();
+                        return Some(h);
+                    }
                     Ok(None) => {}
                     Err(e) => {
                         self.reject(w, e.status()).await;
@@ -177,10 +183,15 @@ impl Conn {
         self.fill(pos, timeout, BODY_READ_BUF).await
     }
 
-    /// Writes all of `wbuf` and clears it.
+    /// Writes all of `wbuf` and clears it, within `timeout` from now.
     pub async fn flush(&mut self, timeout: Duration) -> io::Result<()> {
+        self.flush_by(Instant::now() + timeout).await
+    }
+
+    /// Writes all of `wbuf` and clears it, by `deadline`.
+    pub async fn flush_by(&mut self, deadline: Instant) -> io::Result<()> {
         let buf = std::mem::take(&mut self.wbuf);
-        match monoio::time::timeout(timeout, self.stream.write_all(buf)).await {
+        match monoio::time::timeout_at(deadline.into(), self.stream.write_all(buf)).await {
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
             Ok((res, mut buf)) => {
                 buf.clear();

@@ -67,7 +67,7 @@ impl Conn {
         if head.method != Some(crate::http::method::Method::Head) {
             out.extend_from_slice(&body);
         }
-        if self.flush(plan.limits.idle_timeout).await.is_err() || close {
+        if self.flush_by(self.now + plan.limits.idle_timeout).await.is_err() || close {
             return Flow::Close;
         }
         Flow::KeepAlive

@@ -34,11 +34,11 @@ impl Pool {
         Pool { idle: RefCell::new((0..upstreams).map(|_| Vec::new()).collect()), max_idle, idle_timeout }
     }
 
-    /// The most recently used live connection to `upstream`, if any.
-    pub fn take(&self, upstream: usize) -> Option<UpConn> {
+    /// The most recently used live connection to `upstream`, if any. `now` is the
+    /// request's start time (one clock read per request, not per pool operation).
+    pub fn take(&self, upstream: usize, now: Instant) -> Option<UpConn> {
         let mut idle = self.idle.borrow_mut();
         let stack = idle.get_mut(upstream)?;
-        let now = Instant::now();
         while let Some(mut c) = stack.pop() {
             if now.duration_since(c.idle_since) < self.idle_timeout {
                 c.reused = true;
@@ -50,12 +50,12 @@ impl Pool {
         None
     }
 
-    /// Returns a connection whose last response was fully read.
-    pub fn put(&self, upstream: usize, mut conn: UpConn) {
+    /// Returns a connection whose last response was fully read; `now` as for `take`
+    /// (an earlier time only makes the connection expire sooner).
+    pub fn put(&self, upstream: usize, mut conn: UpConn, now: Instant) {
         debug_assert!(conn.buf.is_empty());
         let mut idle = self.idle.borrow_mut();
         let Some(stack) = idle.get_mut(upstream) else { return };
-        let now = Instant::now();
         if stack.first().is_some_and(|c| now.duration_since(c.idle_since) >= self.idle_timeout) {
             stack.remove(0);
         }
