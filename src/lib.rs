@@ -5,6 +5,7 @@
 pub mod config;
 pub mod http;
 pub mod integration;
+pub mod policy;
 pub mod route;
 pub mod server;
 pub mod upstream;

@@ -7,6 +7,7 @@ use super::raw::*;
 use crate::http::gateway_response::{self as gw, Kind, Override};
 use crate::http::method::RouteMethod;
 use crate::integration::uri;
+use crate::policy::throttle::Bucket;
 use crate::route::trie::{parse_template, InsertError, Segment};
 use crate::route::Trie;
 use std::collections::BTreeMap;
@@ -105,6 +106,24 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         routes.push(Route { path: r.path.get_ref().clone(), method, params });
     }
 
+    let mut throttles = Vec::with_capacity(stages.len() * routes.len());
+    let stage_throttles: Vec<Option<&Spanned<RawThrottle>>> = match &raw.stages {
+        None => vec![None],
+        Some(map) => map.values().map(|s| s.throttle.as_ref()).collect(),
+    };
+    for st in &stage_throttles {
+        for r in &raw.routes {
+            throttles.push(match r.throttle.as_ref().or(*st) {
+                Some(t) => Some(compile_throttle(&cx, t)?),
+                None => None,
+            });
+        }
+    }
+    let global_throttle = match &raw.throttle {
+        Some(t) => Some(compile_throttle(&cx, t)?),
+        None => None,
+    };
+
     let mut upstreams: Vec<Upstream> = Vec::new();
     let mut integrations = Vec::with_capacity(stages.len() * routes.len());
     let mut integration_text = Vec::with_capacity(stages.len() * routes.len());
@@ -132,7 +151,22 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         integration_text,
         upstreams,
         gateway,
+        throttles,
+        global_throttle,
     })
+}
+
+fn compile_throttle(cx: &Ctx, t: &Spanned<RawThrottle>) -> Result<Bucket, ConfigError> {
+    let r = t.get_ref();
+    let rate = *r.rate.get_ref();
+    if !(0.0..=1e9).contains(&rate) {
+        return Err(cx.err(r.rate.span(), "throttle rate must be between 0 and 1000000000 requests per second"));
+    }
+    let burst = *r.burst.get_ref();
+    if !(0..=1_000_000_000).contains(&burst) {
+        return Err(cx.err(r.burst.span(), "throttle burst must be between 0 and 1000000000"));
+    }
+    Ok(Bucket::new(rate, burst as u64))
 }
 
 fn ms(v: u64) -> Duration {

@@ -4,6 +4,7 @@
 use crate::http::gateway_response::{Kind, Resolved};
 use crate::http::method::RouteMethod;
 use crate::integration::uri::Piece;
+use crate::policy::throttle::Bucket;
 use crate::route::Trie;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -101,12 +102,21 @@ pub struct Plan {
     pub integration_text: Vec<String>,
     pub upstreams: Vec<Upstream>,
     pub gateway: Vec<Resolved>,
+    /// Token bucket per (stage, route), same indexing as `integrations`.
+    pub throttles: Vec<Option<Bucket>>,
+    /// Box-wide bucket over every routed request.
+    pub global_throttle: Option<Bucket>,
 }
 
 impl Plan {
     #[inline]
     pub fn integration(&self, stage: usize, route: u32) -> &Integration {
         &self.integrations[stage * self.routes.len() + route as usize]
+    }
+
+    #[inline]
+    pub fn throttle(&self, stage: usize, route: u32) -> Option<&Bucket> {
+        self.throttles[stage * self.routes.len() + route as usize].as_ref()
     }
 
     #[inline]
@@ -133,12 +143,12 @@ impl Plan {
         for (si, stage) in self.stages.iter().enumerate() {
             for (ri, r) in self.routes.iter().enumerate() {
                 let stage_name = if self.staged { stage.name.clone() } else { "-".into() };
-                rows.push([
-                    stage_name,
-                    r.method.as_str().into(),
-                    r.path.clone(),
-                    self.integration_text[si * self.routes.len() + ri].clone(),
-                ]);
+                let slot = si * self.routes.len() + ri;
+                let mut integration = self.integration_text[slot].clone();
+                if let Some(b) = &self.throttles[slot] {
+                    integration.push_str(&format!(" [throttle {}/s, burst {}]", b.rate, b.burst));
+                }
+                rows.push([stage_name, r.method.as_str().into(), r.path.clone(), integration]);
             }
         }
         let mut w = [0usize; 3];

@@ -19,6 +19,15 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     #[serde(default)]
     pub gateway_responses: BTreeMap<Spanned<String>, Spanned<RawGatewayResponse>>,
+    /// Box-wide limit over every routed request.
+    pub throttle: Option<Spanned<RawThrottle>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    pub rate: Spanned<f64>,
+    pub burst: Spanned<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -61,6 +70,8 @@ pub struct RawUpstream {
 pub struct RawStage {
     #[serde(default)]
     pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// Default limit for each route of the stage.
+    pub throttle: Option<Spanned<RawThrottle>>,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +80,7 @@ pub struct RawRoute {
     pub path: Spanned<String>,
     pub method: Spanned<String>,
     pub integration: Spanned<RawIntegration>,
+    pub throttle: Option<Spanned<RawThrottle>>,
 }
 
 #[derive(Deserialize)]

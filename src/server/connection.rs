@@ -9,6 +9,7 @@ use crate::config::plan::{Integration, Plan};
 use crate::http::gateway_response::Kind;
 use crate::http::request::{self, BodyKind, Field, Head};
 use crate::integration::{mock, proxy};
+use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::worker::Worker;
 use monoio::buf::IoBufMut;
@@ -45,6 +46,8 @@ pub struct Conn {
     pub body_done: bool,
     /// When the current request's head was complete: the base for its deadlines.
     pub now: Instant,
+    /// Seconds for a `Retry-After` header on the next gateway response (0: none).
+    pub retry_after: u64,
     busy: bool,
 }
 
@@ -61,6 +64,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_por
         consumed: 0,
         body_done: true,
         now: Instant::now(),
+        retry_after: 0,
         busy: false,
     };
     c.run(&w, &plan).await;
@@ -148,10 +152,45 @@ impl Conn {
         };
         match routed {
             Err(stage) => self.gateway_error(w, plan, head, stage, Kind::MissingAuthenticationToken, false).await,
-            Ok((stage, route)) => match plan.integration(stage, route) {
-                Integration::Mock(m) => mock::respond(self, w, plan, head, m).await,
-                Integration::HttpProxy(p) => proxy::forward(self, w, plan, head, stage, p, caps).await,
-            },
+            Ok((stage, route)) => {
+                if let Some(wait) = self.throttled(plan, stage, route) {
+                    self.retry_after = wait.div_ceil(1_000_000_000).max(1);
+                    return self.gateway_error(w, plan, head, Some(stage), Kind::Throttled, false).await;
+                }
+                self.integrate(w, plan, head, stage, route, caps).await
+            }
+        }
+    }
+
+    /// Most specific limit first (the route's, else its stage's), then the box-wide one.
+    /// Some(ns until a token is due) when the request must be refused.
+    #[inline]
+    fn throttled(&self, plan: &Plan, stage: usize, route: u32) -> Option<u64> {
+        let route_bucket = plan.throttle(stage, route);
+        if route_bucket.is_none() && plan.global_throttle.is_none() {
+            return None;
+        }
+        let now = nanos_since_epoch(self.now);
+        for b in [route_bucket, plan.global_throttle.as_ref()].into_iter().flatten() {
+            if let Verdict::Reject(wait) = b.take(now) {
+                return Some(wait);
+            }
+        }
+        None
+    }
+
+    async fn integrate(
+        &mut self,
+        w: &Worker,
+        plan: &Plan,
+        head: &Head,
+        stage: usize,
+        route: u32,
+        caps: &Captures,
+    ) -> Flow {
+        match plan.integration(stage, route) {
+            Integration::Mock(m) => mock::respond(self, w, plan, head, m).await,
+            Integration::HttpProxy(p) => proxy::forward(self, w, plan, head, stage, p, caps).await,
         }
     }
 

@@ -58,6 +58,12 @@ impl Conn {
         if !has_type {
             out.extend_from_slice(b"Content-Type: application/json\r\n");
         }
+        if self.retry_after > 0 {
+            out.extend_from_slice(b"Retry-After: ");
+            put_u64(out, self.retry_after);
+            out.extend_from_slice(b"\r\n");
+            self.retry_after = 0;
+        }
         out.extend_from_slice(b"x-amzn-ErrorType: ");
         out.extend_from_slice(r.error_type.as_bytes());
         out.extend_from_slice(b"\r\nContent-Length: ");
