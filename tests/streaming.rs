@@ -51,7 +51,7 @@ fn big_download_gateway() -> (Upstream, Gateway) {
         } else if req.target.ends_with("/big-chunked") {
             // chunked big body: 800 chunks of 64 KiB
             let block = pattern_body(64 * 1024);
-            let parts: Vec<&[u8]> = std::iter::repeat(&block[..]).take(800).collect();
+            let parts: Vec<&[u8]> = std::iter::repeat_n(&block[..], 800).collect();
             Reply::new(200).header("Content-Type", "application/octet-stream").chunked(&parts)
         } else {
             Reply::new(200).header("Content-Type", "application/octet-stream").huge(FIFTY_MB)

@@ -7,6 +7,7 @@ use super::raw::*;
 use crate::http::gateway_response::{self as gw, Kind, Override};
 use crate::http::method::RouteMethod;
 use crate::integration::uri;
+use crate::policy::api_key::ApiKeys;
 use crate::policy::throttle::Bucket;
 use crate::route::trie::{parse_template, InsertError, Segment};
 use crate::route::Trie;
@@ -103,7 +104,7 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
                 format!("path parameter {{{new}}} conflicts with {{{existing}}} at the same position in another route"),
             ),
         })?;
-        routes.push(Route { path: r.path.get_ref().clone(), method, params });
+        routes.push(Route { path: r.path.get_ref().clone(), method, params, api_key_required: r.api_key_required });
     }
 
     let mut throttles = Vec::with_capacity(stages.len() * routes.len());
@@ -123,6 +124,8 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         Some(t) => Some(compile_throttle(&cx, t)?),
         None => None,
     };
+
+    let api_keys = compile_api_keys(&cx, &raw, &stages, staged, &routes)?;
 
     let mut upstreams: Vec<Upstream> = Vec::new();
     let mut integrations = Vec::with_capacity(stages.len() * routes.len());
@@ -153,7 +156,93 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         gateway,
         throttles,
         global_throttle,
+        api_keys,
     })
+}
+
+/// Usage plans, then keys: each key gets its own buckets with its plan's limits.
+fn compile_api_keys(
+    cx: &Ctx,
+    raw: &RawConfig,
+    stages: &[Stage],
+    staged: bool,
+    routes: &[Route],
+) -> Result<ApiKeys, ConfigError> {
+    let mut out = ApiKeys::default();
+    // Per plan: its name, throttle, and per-route limits (route index, throttle).
+    type PlanLimits<'a> = (String, Option<&'a Spanned<RawThrottle>>, Vec<(u32, &'a Spanned<RawThrottle>)>);
+    let mut plans: Vec<PlanLimits> = Vec::new();
+    for (name, p) in &raw.usage_plans {
+        let stage_idx = match &p.stages {
+            None => None,
+            Some(list) => {
+                let mut v = Vec::new();
+                for s in list {
+                    let found = stages.iter().position(|st| staged && st.name == *s.get_ref());
+                    v.push(found.ok_or_else(|| {
+                        cx.err(s.span(), format!("usage plan names unknown stage '{}'", s.get_ref()))
+                    })?);
+                }
+                Some(v)
+            }
+        };
+        if let Some(t) = &p.throttle {
+            compile_throttle(cx, t)?;
+        }
+        let mut per_route = Vec::new();
+        for (key, t) in &p.routes {
+            compile_throttle(cx, t)?;
+            let (path, method) = key.get_ref().rsplit_once('/').unwrap_or(("", ""));
+            let path = if path.is_empty() { "/" } else { path };
+            let idx = routes
+                .iter()
+                .position(|r| r.path.trim_end_matches('/') == path.trim_end_matches('/') && r.method.as_str() == method)
+                .ok_or_else(|| {
+                    cx.err(
+                        key.span(),
+                        format!("'{}' names no route (write \"/path/METHOD\", e.g. \"/pets/GET\")", key.get_ref()),
+                    )
+                })?;
+            per_route.push((idx as u32, t));
+        }
+        out.add_plan(name.get_ref().clone(), stage_idx);
+        plans.push((name.get_ref().clone(), p.throttle.as_ref(), per_route));
+    }
+    let mut ids: Vec<&str> = Vec::new();
+    for k in &raw.api_keys {
+        let key = k.get_ref();
+        let id = key.id.get_ref();
+        if id.is_empty() || ids.contains(&id.as_str()) {
+            return Err(cx.err(key.id.span(), format!("api key id '{id}' is empty or used twice")));
+        }
+        ids.push(id);
+        let value = key.value.get_ref();
+        if !(20..=128).contains(&value.len()) || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(cx.err(key.value.span(), "api key values are 20 to 128 printable ASCII characters"));
+        }
+        let plan = match &key.plan {
+            None => None,
+            Some(p) => Some(
+                plans
+                    .iter()
+                    .position(|(n, _, _)| n == p.get_ref())
+                    .ok_or_else(|| cx.err(p.span(), format!("unknown usage plan '{}'", p.get_ref())))?,
+            ),
+        };
+        let bucket = match plan.and_then(|i| plans[i].1) {
+            Some(t) => Some(compile_throttle(cx, t)?),
+            None => None,
+        };
+        let idx = out
+            .add_key(id.clone(), value.as_bytes(), key.enabled, plan.map(|p| p as u32), bucket)
+            .map_err(|other| cx.err(key.value.span(), format!("api key '{id}' has the same value as key '{other}'")))?;
+        if let Some(p) = plan {
+            for (route, t) in &plans[p].2 {
+                out.add_route_bucket(idx, *route, compile_throttle(cx, t)?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn compile_throttle(cx: &Ctx, t: &Spanned<RawThrottle>) -> Result<Bucket, ConfigError> {

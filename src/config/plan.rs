@@ -4,6 +4,7 @@
 use crate::http::gateway_response::{Kind, Resolved};
 use crate::http::method::RouteMethod;
 use crate::integration::uri::Piece;
+use crate::policy::api_key::ApiKeys;
 use crate::policy::throttle::Bucket;
 use crate::route::Trie;
 use std::collections::BTreeMap;
@@ -58,6 +59,8 @@ pub struct Route {
     pub path: String,
     pub method: RouteMethod,
     pub params: Vec<String>,
+    /// Callers must present an API key of a usage plan that covers the stage.
+    pub api_key_required: bool,
 }
 
 /// A mock response: everything but `Date`, the request id and `Connection` is prebuilt.
@@ -106,6 +109,7 @@ pub struct Plan {
     pub throttles: Vec<Option<Bucket>>,
     /// Box-wide bucket over every routed request.
     pub global_throttle: Option<Bucket>,
+    pub api_keys: ApiKeys,
 }
 
 impl Plan {
@@ -145,6 +149,9 @@ impl Plan {
                 let stage_name = if self.staged { stage.name.clone() } else { "-".into() };
                 let slot = si * self.routes.len() + ri;
                 let mut integration = self.integration_text[slot].clone();
+                if r.api_key_required {
+                    integration.push_str(" [api key]");
+                }
                 if let Some(b) = &self.throttles[slot] {
                     integration.push_str(&format!(" [throttle {}/s, burst {}]", b.rate, b.burst));
                 }

@@ -21,6 +21,35 @@ pub struct RawConfig {
     pub gateway_responses: BTreeMap<Spanned<String>, Spanned<RawGatewayResponse>>,
     /// Box-wide limit over every routed request.
     pub throttle: Option<Spanned<RawThrottle>>,
+    #[serde(default)]
+    pub api_keys: Vec<Spanned<RawApiKey>>,
+    #[serde(default)]
+    pub usage_plans: BTreeMap<Spanned<String>, RawUsagePlan>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub id: Spanned<String>,
+    pub value: Spanned<String>,
+    pub plan: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsagePlan {
+    pub throttle: Option<Spanned<RawThrottle>>,
+    /// Stages the plan covers; all when absent.
+    pub stages: Option<Vec<Spanned<String>>>,
+    /// Per-route limits inside the plan, keyed "/path/METHOD" as in API Gateway.
+    #[serde(default)]
+    pub routes: BTreeMap<Spanned<String>, Spanned<RawThrottle>>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +110,8 @@ pub struct RawRoute {
     pub method: Spanned<String>,
     pub integration: Spanned<RawIntegration>,
     pub throttle: Option<Spanned<RawThrottle>>,
+    #[serde(default)]
+    pub api_key_required: bool,
 }
 
 #[derive(Deserialize)]

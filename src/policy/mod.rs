@@ -1,4 +1,5 @@
-//! Policies that run between routing and the integration. Throttling for now; API keys,
-//! validation and the cache join here.
+//! Policies that run between routing and the integration: API keys with usage plans, and
+//! throttling. Validation and the cache join here.
 
+pub mod api_key;
 pub mod throttle;

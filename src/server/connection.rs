@@ -153,7 +153,17 @@ impl Conn {
         match routed {
             Err(stage) => self.gateway_error(w, plan, head, stage, Kind::MissingAuthenticationToken, false).await,
             Ok((stage, route)) => {
-                if let Some(wait) = self.throttled(plan, stage, route) {
+                let key = if plan.routes[route as usize].api_key_required {
+                    match plan.api_keys.authorize(self.header(b"x-api-key"), stage) {
+                        Some(k) => Some(k),
+                        None => {
+                            return self.gateway_error(w, plan, head, Some(stage), Kind::InvalidApiKey, false).await
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Some(wait) = self.throttled(plan, stage, route, key) {
                     self.retry_after = wait.div_ceil(1_000_000_000).max(1);
                     return self.gateway_error(w, plan, head, Some(stage), Kind::Throttled, false).await;
                 }
@@ -162,16 +172,27 @@ impl Conn {
         }
     }
 
-    /// Most specific limit first (the route's, else its stage's), then the box-wide one.
+    /// The value of the first request header named `name` (ASCII case-insensitive).
+    #[inline]
+    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+        self.fields.iter().find(|f| f.name(&self.rbuf).eq_ignore_ascii_case(name)).map(|f| f.value(&self.rbuf))
+    }
+
+    /// Most specific limit first: the API key's plan limit for this route, the key's plan
+    /// limit, the route's (else its stage's), then the box-wide one.
     /// Some(ns until a token is due) when the request must be refused.
     #[inline]
-    fn throttled(&self, plan: &Plan, stage: usize, route: u32) -> Option<u64> {
+    fn throttled(&self, plan: &Plan, stage: usize, route: u32, key: Option<u32>) -> Option<u64> {
         let route_bucket = plan.throttle(stage, route);
-        if route_bucket.is_none() && plan.global_throttle.is_none() {
+        if route_bucket.is_none() && plan.global_throttle.is_none() && key.is_none() {
             return None;
         }
+        let [key_route, key_plan] = match key {
+            Some(k) => plan.api_keys.buckets(k, route),
+            None => [None, None],
+        };
         let now = nanos_since_epoch(self.now);
-        for b in [route_bucket, plan.global_throttle.as_ref()].into_iter().flatten() {
+        for b in [key_route, key_plan, route_bucket, plan.global_throttle.as_ref()].into_iter().flatten() {
             if let Verdict::Reject(wait) = b.take(now) {
                 return Some(wait);
             }
