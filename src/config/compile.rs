@@ -8,6 +8,7 @@ use crate::http::gateway_response::{self as gw, Kind, Override};
 use crate::http::method::RouteMethod;
 use crate::integration::uri;
 use crate::policy::api_key::ApiKeys;
+use crate::policy::cors::{self, Cors};
 use crate::policy::throttle::Bucket;
 use crate::route::trie::{parse_template, InsertError, Segment};
 use crate::route::Trie;
@@ -127,6 +128,39 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
 
     let api_keys = compile_api_keys(&cx, &raw, &stages, staged, &routes)?;
 
+    let mut cors_policies = Vec::new();
+    let mut route_policy = Vec::with_capacity(raw.routes.len());
+    for r in &raw.routes {
+        route_policy.push(match &r.cors {
+            Some(c) => {
+                cors_policies.push(compile_cors(&cx, c)?);
+                (cors_policies.len() - 1) as u32
+            }
+            None => NO_CORS,
+        });
+    }
+    let mut stage_cors = Vec::new();
+    match &raw.stages {
+        None => stage_cors.push(NO_CORS),
+        Some(map) => {
+            for st in map.values() {
+                stage_cors.push(match &st.cors {
+                    Some(c) => {
+                        cors_policies.push(compile_cors(&cx, c)?);
+                        (cors_policies.len() - 1) as u32
+                    }
+                    None => NO_CORS,
+                });
+            }
+        }
+    }
+    let mut route_cors = Vec::with_capacity(stages.len() * routes.len());
+    for sc in &stage_cors {
+        for rp in &route_policy {
+            route_cors.push(if *rp != NO_CORS { *rp } else { *sc });
+        }
+    }
+
     let mut upstreams: Vec<Upstream> = Vec::new();
     let mut integrations = Vec::with_capacity(stages.len() * routes.len());
     let mut integration_text = Vec::with_capacity(stages.len() * routes.len());
@@ -157,7 +191,29 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         throttles,
         global_throttle,
         api_keys,
+        cors_policies,
+        route_cors,
+        stage_cors,
     })
+}
+
+fn compile_cors(cx: &Ctx, c: &Spanned<RawCors>) -> Result<Cors, ConfigError> {
+    let r = c.get_ref();
+    let join = |v: &Option<Vec<String>>, default: &str| v.as_ref().map_or(default.to_string(), |v| v.join(","));
+    for h in [&r.allow_methods, &r.allow_headers, &r.expose_headers].into_iter().flatten().flatten() {
+        if h.is_empty() || h.bytes().any(|b| b <= b' ' || b == b',' || b >= 0x7f) {
+            return Err(cx.err(c.span(), format!("'{h}' is not a valid method or header name")));
+        }
+    }
+    Cors::new(
+        &r.allow_origins,
+        join(&r.allow_methods, cors::DEFAULT_METHODS),
+        join(&r.allow_headers, cors::DEFAULT_HEADERS),
+        join(&r.expose_headers, ""),
+        r.max_age_s,
+        r.allow_credentials,
+    )
+    .map_err(|m| cx.err(c.span(), m))
 }
 
 /// Usage plans, then keys: each key gets its own buckets with its plan's limits.

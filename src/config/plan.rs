@@ -5,6 +5,7 @@ use crate::http::gateway_response::{Kind, Resolved};
 use crate::http::method::RouteMethod;
 use crate::integration::uri::Piece;
 use crate::policy::api_key::ApiKeys;
+use crate::policy::cors::Cors;
 use crate::policy::throttle::Bucket;
 use crate::route::Trie;
 use std::collections::BTreeMap;
@@ -110,7 +111,14 @@ pub struct Plan {
     /// Box-wide bucket over every routed request.
     pub global_throttle: Option<Bucket>,
     pub api_keys: ApiKeys,
+    pub cors_policies: Vec<Cors>,
+    /// CORS policy index per (stage, route), NO_CORS when none.
+    pub route_cors: Vec<u32>,
+    /// CORS policy index per stage, for requests that match no route.
+    pub stage_cors: Vec<u32>,
 }
+
+pub const NO_CORS: u32 = u32::MAX;
 
 impl Plan {
     #[inline]

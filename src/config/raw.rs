@@ -101,6 +101,20 @@ pub struct RawStage {
     pub variables: BTreeMap<Spanned<String>, Spanned<String>>,
     /// Default limit for each route of the stage.
     pub throttle: Option<Spanned<RawThrottle>>,
+    /// Default CORS policy for each route of the stage (and its gateway errors).
+    pub cors: Option<Spanned<RawCors>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_headers: Option<Vec<String>>,
+    pub expose_headers: Option<Vec<String>>,
+    pub max_age_s: Option<u64>,
+    #[serde(default)]
+    pub allow_credentials: bool,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +126,7 @@ pub struct RawRoute {
     pub throttle: Option<Spanned<RawThrottle>>,
     #[serde(default)]
     pub api_key_required: bool,
+    pub cors: Option<Spanned<RawCors>>,
 }
 
 #[derive(Deserialize)]

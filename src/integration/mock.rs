@@ -10,6 +10,7 @@ pub async fn respond(c: &mut Conn, w: &Worker, plan: &Plan, head: &Head, m: &Moc
     let close = !head.keep_alive || w.shutting_down() || !c.discard_body(head, plan).await;
     c.wbuf.clear();
     c.wbuf.extend_from_slice(&m.head);
+    crate::server::connection::write_cors(plan, c.cors, &c.origin, &mut c.wbuf);
     w.common_headers(&mut c.wbuf, close, head.minor);
     if head.method != Some(Method::Head) {
         c.wbuf.extend_from_slice(&m.body);

@@ -408,7 +408,7 @@ async fn relay_response(
         || w.shutting_down()
         || !c.body_done
         || (head.minor == 0 && matches!(dec, Some(Decoder::Chunked(_)) | Some(Decoder::Eof)));
-    write_client_head(c, w, &conn.buf, &resp, head_req, client_chunked, close, head.minor);
+    write_client_head(c, w, plan, &conn.buf, &resp, head_req, client_chunked, close, head.minor);
 
     let mut upos = resp.len;
     let mut clean = true;
@@ -491,6 +491,7 @@ async fn relay_response(
 fn write_client_head(
     c: &mut Conn,
     w: &Worker,
+    plan: &Plan,
     ubuf: &[u8],
     resp: &ResponseHead,
     head_req: bool,
@@ -520,7 +521,11 @@ fn write_client_head(
             }
             RespHeader::Remap => out.extend_from_slice(b"x-amzn-Remapped-"),
             RespHeader::Pass => {
-                if named_in(name, &resp.conn_tokens, ubuf) {
+                // The gateway's CORS policy replaces the upstream's own CORS headers.
+                let upstream_cors = c.cors != crate::config::plan::NO_CORS
+                    && name.len() > 15
+                    && name[..15].eq_ignore_ascii_case(b"access-control-");
+                if upstream_cors || named_in(name, &resp.conn_tokens, ubuf) {
                     continue;
                 }
             }
@@ -551,6 +556,7 @@ fn write_client_head(
             }
         }
     }
+    crate::server::connection::write_cors(plan, c.cors, &c.origin, out);
     w.common_headers(out, close, minor);
 }
 

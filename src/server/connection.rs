@@ -5,8 +5,9 @@
 //! response -> keep the bytes read past this request (pipelining) and loop.
 //! Buffers are per connection and reused for every request on it.
 
-use crate::config::plan::{Integration, Plan};
+use crate::config::plan::{Integration, Plan, NO_CORS};
 use crate::http::gateway_response::Kind;
+use crate::http::method::Method;
 use crate::http::request::{self, BodyKind, Field, Head};
 use crate::integration::{mock, proxy};
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
@@ -48,6 +49,10 @@ pub struct Conn {
     pub now: Instant,
     /// Seconds for a `Retry-After` header on the next gateway response (0: none).
     pub retry_after: u64,
+    /// CORS policy that applies to the current response (NO_CORS: none) and the origin
+    /// it answers (copied: the request's bytes may move while the body streams).
+    pub cors: u32,
+    pub origin: Vec<u8>,
     busy: bool,
 }
 
@@ -65,6 +70,8 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_por
         body_done: true,
         now: Instant::now(),
         retry_after: 0,
+        cors: NO_CORS,
+        origin: Vec::new(),
         busy: false,
     };
     c.run(&w, &plan).await;
@@ -150,6 +157,12 @@ impl Conn {
                 }
             }
         };
+        self.cors = NO_CORS;
+        if !plan.cors_policies.is_empty() {
+            if let Some(flow) = self.apply_cors(w, plan, head, &routed).await {
+                return flow;
+            }
+        }
         match routed {
             Err(stage) => self.gateway_error(w, plan, head, stage, Kind::MissingAuthenticationToken, false).await,
             Ok((stage, route)) => {
@@ -172,10 +185,52 @@ impl Conn {
         }
     }
 
+    /// Answers a CORS preflight (Some), or records which policy the response gets (None).
+    async fn apply_cors(
+        &mut self,
+        w: &Worker,
+        plan: &Plan,
+        head: &Head,
+        routed: &Result<(usize, u32), Option<usize>>,
+    ) -> Option<Flow> {
+        let origin = find_header(&self.fields, &self.rbuf, b"origin")?;
+        let requested = find_header(&self.fields, &self.rbuf, b"access-control-request-method");
+        if head.method == Some(Method::Options) {
+            if let Some(requested) = requested {
+                // A preflight asks about the request that will follow: route that one.
+                let (stage, rest) = plan.stage_for(&self.rbuf[head.path.clone()])?;
+                let mut caps = Captures::new();
+                let route = plan.trie.lookup(rest, Method::from_bytes(requested)?, &mut caps)?;
+                let policy = plan.route_cors[stage * plan.routes.len() + route as usize];
+                if policy == NO_CORS || !plan.cors_policies[policy as usize].allows(origin) {
+                    return None;
+                }
+                self.wbuf.clear();
+                self.wbuf.extend_from_slice(b"HTTP/1.1 204 No Content\r\n");
+                plan.cors_policies[policy as usize].write_preflight_headers(origin, &mut self.wbuf);
+                let close = !head.keep_alive || w.shutting_down() || !self.discard_body(head, plan).await;
+                w.common_headers(&mut self.wbuf, close, head.minor);
+                let written = self.flush_by(self.now + plan.limits.idle_timeout).await;
+                return Some(if written.is_err() || close { Flow::Close } else { Flow::KeepAlive });
+            }
+        }
+        let policy = match routed {
+            Ok((stage, route)) => plan.route_cors[stage * plan.routes.len() + *route as usize],
+            Err(Some(stage)) => plan.stage_cors[*stage],
+            Err(None) => NO_CORS,
+        };
+        if policy != NO_CORS && plan.cors_policies[policy as usize].allows(origin) {
+            self.origin.clear();
+            self.origin.extend_from_slice(origin);
+            self.cors = policy;
+        }
+        None
+    }
+
     /// The value of the first request header named `name` (ASCII case-insensitive).
     #[inline]
     fn header(&self, name: &[u8]) -> Option<&[u8]> {
-        self.fields.iter().find(|f| f.name(&self.rbuf).eq_ignore_ascii_case(name)).map(|f| f.value(&self.rbuf))
+        find_header(&self.fields, &self.rbuf, name)
     }
 
     /// Most specific limit first: the API key's plan limit for this route, the key's plan
@@ -301,4 +356,18 @@ impl Conn {
             }
         }
     }
+}
+
+/// CORS headers for the current response, when a policy applies (see `Conn::apply_cors`).
+#[inline]
+pub fn write_cors(plan: &Plan, cors: u32, origin: &[u8], out: &mut Vec<u8>) {
+    if cors != NO_CORS {
+        plan.cors_policies[cors as usize].write_response_headers(origin, out);
+    }
+}
+
+/// The value of the first header named `name` (ASCII case-insensitive) among `fields`.
+#[inline]
+fn find_header<'b>(fields: &[Field], buf: &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
+    fields.iter().find(|f| f.name(buf).eq_ignore_ascii_case(name)).map(|f| f.value(buf))
 }

@@ -58,6 +58,7 @@ impl Conn {
         if !has_type {
             out.extend_from_slice(b"Content-Type: application/json\r\n");
         }
+        super::connection::write_cors(plan, self.cors, &self.origin, out);
         if self.retry_after > 0 {
             out.extend_from_slice(b"Retry-After: ");
             put_u64(out, self.retry_after);
