@@ -9,6 +9,7 @@ use crate::http::method::RouteMethod;
 use crate::integration::uri;
 use crate::policy::api_key::ApiKeys;
 use crate::policy::cors::{self, Cors};
+use crate::policy::quota::{Period, Quota};
 use crate::policy::throttle::Bucket;
 use crate::route::trie::{parse_template, InsertError, Segment};
 use crate::route::Trie;
@@ -226,7 +227,8 @@ fn compile_api_keys(
 ) -> Result<ApiKeys, ConfigError> {
     let mut out = ApiKeys::default();
     // Per plan: its name, throttle, and per-route limits (route index, throttle).
-    type PlanLimits<'a> = (String, Option<&'a Spanned<RawThrottle>>, Vec<(u32, &'a Spanned<RawThrottle>)>);
+    type PlanLimits<'a> =
+        (String, Option<&'a Spanned<RawThrottle>>, Vec<(u32, &'a Spanned<RawThrottle>)>, Option<(u64, Period)>);
     let mut plans: Vec<PlanLimits> = Vec::new();
     for (name, p) in &raw.usage_plans {
         let stage_idx = match &p.stages {
@@ -245,6 +247,19 @@ fn compile_api_keys(
         if let Some(t) = &p.throttle {
             compile_throttle(cx, t)?;
         }
+        let quota = match &p.quota {
+            None => None,
+            Some(q) => {
+                let q = q.get_ref();
+                let limit = *q.limit.get_ref();
+                if !(0..=i64::MAX / 2).contains(&limit) {
+                    return Err(cx.err(q.limit.span(), "quota limit must be 0 or more"));
+                }
+                let period = Period::parse(q.period.get_ref())
+                    .ok_or_else(|| cx.err(q.period.span(), "quota period must be \"DAY\", \"WEEK\" or \"MONTH\""))?;
+                Some((limit as u64, period))
+            }
+        };
         let mut per_route = Vec::new();
         for (key, t) in &p.routes {
             compile_throttle(cx, t)?;
@@ -262,7 +277,7 @@ fn compile_api_keys(
             per_route.push((idx as u32, t));
         }
         out.add_plan(name.get_ref().clone(), stage_idx);
-        plans.push((name.get_ref().clone(), p.throttle.as_ref(), per_route));
+        plans.push((name.get_ref().clone(), p.throttle.as_ref(), per_route, quota));
     }
     let mut ids: Vec<&str> = Vec::new();
     for k in &raw.api_keys {
@@ -281,7 +296,7 @@ fn compile_api_keys(
             Some(p) => Some(
                 plans
                     .iter()
-                    .position(|(n, _, _)| n == p.get_ref())
+                    .position(|(n, _, _, _)| n == p.get_ref())
                     .ok_or_else(|| cx.err(p.span(), format!("unknown usage plan '{}'", p.get_ref())))?,
             ),
         };
@@ -289,8 +304,9 @@ fn compile_api_keys(
             Some(t) => Some(compile_throttle(cx, t)?),
             None => None,
         };
+        let quota = plan.and_then(|i| plans[i].3).map(|(limit, period)| Quota::new(limit, period));
         let idx = out
-            .add_key(id.clone(), value.as_bytes(), key.enabled, plan.map(|p| p as u32), bucket)
+            .add_key(id.clone(), value.as_bytes(), key.enabled, plan.map(|p| p as u32), bucket, quota)
             .map_err(|other| cx.err(key.value.span(), format!("api key '{id}' has the same value as key '{other}'")))?;
         if let Some(p) = plan {
             for (route, t) in &plans[p].2 {
@@ -363,7 +379,12 @@ fn compile_server(cx: &Ctx, s: &RawServer) -> Result<Server, ConfigError> {
         Some(a) => Some(parse_addr(a.get_ref()).map_err(|m| cx.err(a.span(), m))?),
     };
     let shutdown_timeout = ms(cx.range(&s.shutdown_timeout_ms, 10_000, 0, 3_600_000, "shutdown_timeout_ms")?);
-    Ok(Server { listen, workers, driver, admin_listen, shutdown_timeout })
+    let state_dir = match &s.state_dir {
+        None => std::path::PathBuf::from("/var/lib/ringway"),
+        Some(d) if d.get_ref().is_empty() => return Err(cx.err(d.span(), "state_dir cannot be empty")),
+        Some(d) => std::path::PathBuf::from(d.get_ref()),
+    };
+    Ok(Server { listen, workers, driver, admin_listen, shutdown_timeout, state_dir })
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {

@@ -35,6 +35,7 @@ pub struct Server {
     pub driver: Driver,
     pub admin_listen: Option<SocketAddr>,
     pub shutdown_timeout: Duration,
+    pub state_dir: std::path::PathBuf,
 }
 
 pub struct Limits {

@@ -50,6 +50,14 @@ pub struct RawUsagePlan {
     /// Per-route limits inside the plan, keyed "/path/METHOD" as in API Gateway.
     #[serde(default)]
     pub routes: BTreeMap<Spanned<String>, Spanned<RawThrottle>>,
+    pub quota: Option<Spanned<RawQuota>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub limit: Spanned<i64>,
+    pub period: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +75,8 @@ pub struct RawServer {
     pub driver: Option<Spanned<String>>,
     pub admin_listen: Option<Spanned<String>>,
     pub shutdown_timeout_ms: Option<Spanned<u64>>,
+    /// Where quota usage is persisted.
+    pub state_dir: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

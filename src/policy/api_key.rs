@@ -4,6 +4,7 @@
 //! hides which bucket a guess lands in), then compared in constant time. Key values never
 //! leave this module: logs and errors use the key id.
 
+use super::quota::Quota;
 use super::throttle::Bucket;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -16,6 +17,8 @@ pub struct ApiKey {
     pub plan: Option<u32>,
     /// The plan's per-key limit.
     pub bucket: Option<Bucket>,
+    /// The plan's request quota, counted per key.
+    pub quota: Option<Quota>,
 }
 
 pub struct UsagePlan {
@@ -48,13 +51,14 @@ impl ApiKeys {
         enabled: bool,
         plan: Option<u32>,
         bucket: Option<Bucket>,
+        quota: Option<Quota>,
     ) -> Result<u32, String> {
         if let Some(k) = self.find(value) {
             return Err(self.keys[k as usize].id.clone());
         }
         let idx = self.keys.len() as u32;
         self.by_digest.entry(self.hasher.hash_one(value)).or_default().push(idx);
-        self.keys.push(ApiKey { id, value: value.into(), enabled, plan, bucket });
+        self.keys.push(ApiKey { id, value: value.into(), enabled, plan, bucket, quota });
         Ok(idx)
     }
 
@@ -106,10 +110,10 @@ mod tests {
         let mut k = ApiKeys::default();
         let all = k.add_plan("all".into(), None);
         let only1 = k.add_plan("stage1".into(), Some(vec![1]));
-        k.add_key("a".into(), b"aaaaaaaaaaaaaaaaaaaa", true, Some(all), None).unwrap();
-        k.add_key("b".into(), b"bbbbbbbbbbbbbbbbbbbb", false, Some(all), None).unwrap();
-        k.add_key("c".into(), b"cccccccccccccccccccc", true, Some(only1), None).unwrap();
-        k.add_key("d".into(), b"dddddddddddddddddddd", true, None, None).unwrap();
+        k.add_key("a".into(), b"aaaaaaaaaaaaaaaaaaaa", true, Some(all), None, None).unwrap();
+        k.add_key("b".into(), b"bbbbbbbbbbbbbbbbbbbb", false, Some(all), None, None).unwrap();
+        k.add_key("c".into(), b"cccccccccccccccccccc", true, Some(only1), None, None).unwrap();
+        k.add_key("d".into(), b"dddddddddddddddddddd", true, None, None, None).unwrap();
         k
     }
 
@@ -128,7 +132,7 @@ mod tests {
     #[test]
     fn duplicate_values_are_refused() {
         let mut k = keys();
-        assert_eq!(k.add_key("z".into(), b"aaaaaaaaaaaaaaaaaaaa", true, None, None), Err("a".to_string()));
+        assert_eq!(k.add_key("z".into(), b"aaaaaaaaaaaaaaaaaaaa", true, None, None, None), Err("a".to_string()));
     }
 
     #[test]

@@ -3,4 +3,5 @@
 
 pub mod api_key;
 pub mod cors;
+pub mod quota;
 pub mod throttle;

@@ -10,6 +10,7 @@ use crate::http::gateway_response::Kind;
 use crate::http::method::Method;
 use crate::http::request::{self, BodyKind, Field, Head};
 use crate::integration::{mock, proxy};
+use crate::policy::quota::unix_now;
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::worker::Worker;
@@ -179,6 +180,11 @@ impl Conn {
                 if let Some(wait) = self.throttled(plan, stage, route, key) {
                     self.retry_after = wait.div_ceil(1_000_000_000).max(1);
                     return self.gateway_error(w, plan, head, Some(stage), Kind::Throttled, false).await;
+                }
+                if let Some(q) = key.and_then(|k| plan.api_keys.keys[k as usize].quota.as_ref()) {
+                    if !q.take(unix_now()) {
+                        return self.gateway_error(w, plan, head, Some(stage), Kind::QuotaExceeded, false).await;
+                    }
                 }
                 self.integrate(w, plan, head, stage, route, caps).await
             }

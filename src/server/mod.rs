@@ -4,6 +4,7 @@ pub mod connection;
 pub mod listener;
 pub mod respond;
 pub mod shutdown;
+pub mod state;
 pub mod worker;
 
 use crate::config::Plan;
@@ -15,6 +16,7 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     for addr in &plan.server.listen {
         listener::ensure_free(*addr).map_err(|e| e.to_string())?;
     }
+    state::restore(&plan);
     let plan = Arc::new(plan);
     let n = plan.server.workers;
     let mut per_worker = Vec::with_capacity(n);
@@ -53,6 +55,7 @@ pub fn serve(plan: Plan) -> Result<(), String> {
             }
         }
     }
+    let persister = state::start(plan.clone());
     let addrs: Vec<String> = plan.server.listen.iter().map(|a| a.to_string()).collect();
     worker::log(&format!("ready: {n} workers on {}", addrs.join(", ")));
 
@@ -72,6 +75,7 @@ pub fn serve(plan: Plan) -> Result<(), String> {
             let _ = t.join();
         }
     }
+    state::finish(&plan, persister);
     worker::log("stopped");
     Ok(())
 }
