@@ -162,3 +162,55 @@ fn api_key_config_errors() {
         assert!(out.stderr.contains(line), "expected the error on line {line}:\n{cfg}\n{}", out.stderr);
     }
 }
+
+fn keys_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ringway-keys-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn keys_can_live_in_a_separate_file() {
+    let dir = keys_dir("ok");
+    std::fs::write(
+        dir.join("keys.toml"),
+        format!("[usage_plans.p]\n[[api_keys]]\nid = \"a\"\nvalue = \"{KEY_A}\"\nplan = \"p\"\n"),
+    )
+    .unwrap();
+    let keys_path = dir.join("keys.toml");
+    let cfg = format!(
+        "[keys]\nfile = {:?}\n[[routes]]\npath = \"/a\"\nmethod = \"GET\"\napi_key_required = true\nintegration = {{ type = \"mock\", body = \"a\" }}\n",
+        keys_path.to_str().unwrap()
+    );
+    let gw = Gateway::start(&cfg);
+    assert_eq!(gw.send("GET", "/a", &[("x-api-key", KEY_A)], b"").status, 200);
+    assert_forbidden(&gw.send("GET", "/a", &[("x-api-key", KEY_B)], b""), "key not in the keys file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn keys_file_errors_point_into_that_file() {
+    let dir = keys_dir("bad");
+    std::fs::write(
+        dir.join("keys.toml"),
+        "[usage_plans.p]\n[[api_keys]]\nid = \"a\"\nvalue = \"short\"\nplan = \"p\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("main.toml"), "[keys]\nfile = \"keys.toml\"\n").unwrap();
+    let out = run_cli(&["check", dir.join("main.toml").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        out.stderr.contains("keys.toml:4:"),
+        "relative to the config's folder, error in the keys file: {}",
+        out.stderr
+    );
+    std::fs::write(dir.join("main.toml"), "[keys]\nfile = \"missing.toml\"\n").unwrap();
+    let out = run_cli(&["check", dir.join("main.toml").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("main.toml:2:") && out.stderr.contains("missing.toml"), "{}", out.stderr);
+    std::fs::write(dir.join("main.toml"), "[keys]\nfile = \"keys.toml\"\n[usage_plans.q]\n").unwrap();
+    let out = run_cli(&["check", dir.join("main.toml").to_str().unwrap()]);
+    assert!(!out.status.success(), "keys in both places must be refused");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -127,7 +127,26 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         None => None,
     };
 
-    let api_keys = compile_api_keys(&cx, &raw, &stages, staged, &routes)?;
+    let api_keys = match raw.keys.as_ref().map(|k| &k.file) {
+        None => compile_api_keys(&cx, &raw.api_keys, &raw.usage_plans, &stages, staged, &routes)?,
+        Some(kf) => {
+            if !raw.api_keys.is_empty() || !raw.usage_plans.is_empty() {
+                return Err(
+                    cx.err(kf.span(), "with [keys] file, [[api_keys]] and [usage_plans] belong in that file only")
+                );
+            }
+            let base = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new("."));
+            let path = base.join(kf.get_ref());
+            let path_text = path.display().to_string();
+            let ksrc = std::fs::read_to_string(&path)
+                .map_err(|e| cx.err(kf.span(), format!("cannot read keys file {path_text}: {e}")))?;
+            let kraw: RawKeys = toml::from_str(&ksrc).map_err(|e| {
+                ConfigError::at(&path_text, &ksrc, e.span().map_or(0, |s| s.start), e.message().trim_end().to_string())
+            })?;
+            let kcx = Ctx { file: &path_text, src: &ksrc };
+            compile_api_keys(&kcx, &kraw.api_keys, &kraw.usage_plans, &stages, staged, &routes)?
+        }
+    };
 
     let mut cors_policies = Vec::new();
     let mut route_policy = Vec::with_capacity(raw.routes.len());
@@ -220,7 +239,8 @@ fn compile_cors(cx: &Ctx, c: &Spanned<RawCors>) -> Result<Cors, ConfigError> {
 /// Usage plans, then keys: each key gets its own buckets with its plan's limits.
 fn compile_api_keys(
     cx: &Ctx,
-    raw: &RawConfig,
+    raw_keys: &[Spanned<RawApiKey>],
+    raw_plans: &BTreeMap<Spanned<String>, RawUsagePlan>,
     stages: &[Stage],
     staged: bool,
     routes: &[Route],
@@ -230,7 +250,7 @@ fn compile_api_keys(
     type PlanLimits<'a> =
         (String, Option<&'a Spanned<RawThrottle>>, Vec<(u32, &'a Spanned<RawThrottle>)>, Option<(u64, Period)>);
     let mut plans: Vec<PlanLimits> = Vec::new();
-    for (name, p) in &raw.usage_plans {
+    for (name, p) in raw_plans {
         let stage_idx = match &p.stages {
             None => None,
             Some(list) => {
@@ -280,7 +300,7 @@ fn compile_api_keys(
         plans.push((name.get_ref().clone(), p.throttle.as_ref(), per_route, quota));
     }
     let mut ids: Vec<&str> = Vec::new();
-    for k in &raw.api_keys {
+    for k in raw_keys {
         let key = k.get_ref();
         let id = key.id.get_ref();
         if id.is_empty() || ids.contains(&id.as_str()) {

@@ -25,6 +25,25 @@ pub struct RawConfig {
     pub api_keys: Vec<Spanned<RawApiKey>>,
     #[serde(default)]
     pub usage_plans: BTreeMap<Spanned<String>, RawUsagePlan>,
+    /// `[keys] file = "keys.toml"`: API keys and usage plans kept in a separate file.
+    pub keys: Option<RawKeysRef>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeysRef {
+    /// Path of the keys file, relative to this config's folder.
+    pub file: Spanned<String>,
+}
+
+/// The keys file: API keys and usage plans only.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    #[serde(default)]
+    pub api_keys: Vec<Spanned<RawApiKey>>,
+    #[serde(default)]
+    pub usage_plans: BTreeMap<Spanned<String>, RawUsagePlan>,
 }
 
 #[derive(Deserialize)]
