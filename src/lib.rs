@@ -2,6 +2,7 @@
 //! daemon. A request flows listener -> connection -> HTTP/1.1 codec -> router ->
 //! integration -> upstream pool -> response; each stage has its own module.
 
+pub mod clock;
 pub mod config;
 pub mod http;
 pub mod integration;

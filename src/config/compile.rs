@@ -665,43 +665,9 @@ mod tests {
     }
 
     #[test]
-    fn issue_example_compiles() {
-        let src = r#"
-[server]
-listen = ["127.0.0.1:8080"]
-workers = "auto"
-driver = "auto"
-admin_listen = "127.0.0.1:9901"
-
-[limits]
-max_header_bytes = 16384
-max_body_bytes = 10485760
-header_timeout_ms = 10000
-idle_timeout_ms = 60000
-
-[stages.test]
-variables = { petHost = "127.0.0.1:9000" }
-
-[[routes]]
-path = "/pets/{petId}"
-method = "GET"
-integration = { type = "http_proxy", uri = "http://${stageVariables.petHost}/petstore/pets/{petId}", timeout_ms = 29000 }
-
-[[routes]]
-path = "/{proxy+}"
-method = "ANY"
-integration = { type = "http_proxy", uri = "http://127.0.0.1:9000/petstore/{proxy}" }
-
-[[routes]]
-path = "/"
-method = "GET"
-integration = { type = "mock", status = 200, headers = { "content-type" = "application/json" }, body = '{"hello":"ringway"}' }
-
-[gateway_responses.MISSING_AUTHENTICATION_TOKEN]
-status = 404
-headers = { "x-why" = "no route" }
-body = '{"message":$context.error.messageString}'
-"#;
+    fn shipped_petstore_example_compiles() {
+        // The shipped PetStore example: stage variables, a typed route, a greedy proxy, a mock.
+        let src = include_str!("../../conf/petstore.toml");
         let p = compile("t.toml", src).unwrap();
         assert_eq!(p.routes.len(), 3);
         assert_eq!(p.upstreams.len(), 1, "same host:port shares one upstream");

@@ -71,7 +71,7 @@ impl Default for DateCache {
 impl DateCache {
     #[inline]
     pub fn get(&self) -> [u8; 29] {
-        let now = coarse_now();
+        let now = crate::clock::unix_now();
         if now != self.second.get() {
             self.second.set(now);
             self.text.set(imf_fixdate(now));
@@ -80,29 +80,13 @@ impl DateCache {
     }
 }
 
-fn coarse_now() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    ts.tv_sec
-}
-
 /// Formats seconds since the epoch as `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn imf_fixdate(secs: i64) -> [u8; 29] {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
     let wday = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
-                                                  // Civil date from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mon = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mon <= 2);
+    let (y, mon, d) = crate::clock::civil_from_days(days);
     const DAYS: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
     const MONTHS: [&[u8; 3]; 12] =
         [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];

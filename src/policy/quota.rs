@@ -33,23 +33,11 @@ impl Period {
             // 1970-01-01 was a Thursday; the first Sunday is day 3.
             Period::Week => (days + 4).div_euclid(7) as u64,
             Period::Month => {
-                let (y, m) = year_month(days);
+                let (y, m, _) = crate::clock::civil_from_days(days);
                 (y * 12 + m - 1 - 1970 * 12) as u64
             }
         }
     }
-}
-
-/// Civil year and month (1-12) of a day count since 1970-01-01 (Hinnant's algorithm).
-fn year_month(days: i64) -> (i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m)
 }
 
 #[derive(Debug)]
@@ -93,15 +81,6 @@ impl Quota {
             self.used.store(used.min(self.limit), Ordering::Release);
         }
     }
-}
-
-/// Wall-clock seconds (coarse clock: quota windows are days long).
-#[inline]
-pub fn unix_now() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    ts.tv_sec
 }
 
 /// The state file: one line per key, `id window used`. Key ids only, never key values.

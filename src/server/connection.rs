@@ -5,12 +5,12 @@
 //! response -> keep the bytes read past this request (pipelining) and loop.
 //! Buffers are per connection and reused for every request on it.
 
+use crate::clock::unix_now;
 use crate::config::plan::{Integration, Plan, NO_CORS};
 use crate::http::gateway_response::Kind;
 use crate::http::method::Method;
 use crate::http::request::{self, BodyKind, Field, Head};
 use crate::integration::{mock, proxy};
-use crate::policy::quota::unix_now;
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::worker::Worker;

@@ -2,8 +2,9 @@
 //! background thread at most once a second when it changed, and once more at shutdown.
 
 use super::{shutdown, worker::log};
+use crate::clock::unix_now;
 use crate::config::Plan;
-use crate::policy::quota::{self, unix_now};
+use crate::policy::quota;
 use std::sync::Arc;
 use std::time::Duration;
 
