@@ -138,57 +138,58 @@ impl Conn {
         }
     }
 
+    /// One request, phase by phase: route -> CORS -> policies -> integration.
     async fn handle(&mut self, w: &Worker, plan: &Plan, head: &Head, caps: &mut Captures) -> Flow {
-        let routed = {
-            let path = &self.rbuf[head.path.clone()];
-            match plan.stage_for(path) {
-                None => Err(None),
-                Some((stage, rest)) => {
-                    let rest_off = (rest.as_ptr() as usize - self.rbuf.as_ptr() as usize) as u32;
-                    match head.method.and_then(|m| plan.trie.lookup(rest, m, caps)) {
-                        Some(route) => {
-                            for c in caps.iter_mut() {
-                                c.0 += rest_off;
-                                c.1 += rest_off;
-                            }
-                            Ok((stage, route))
-                        }
-                        None => Err(Some(stage)),
-                    }
-                }
-            }
-        };
+        let routed = self.route(plan, head, caps);
         self.cors = NO_CORS;
         if !plan.cors_policies.is_empty() {
             if let Some(flow) = self.apply_cors(w, plan, head, &routed).await {
                 return flow;
             }
         }
-        match routed {
-            Err(stage) => self.gateway_error(w, plan, head, stage, Kind::MissingAuthenticationToken, false).await,
-            Ok((stage, route)) => {
-                let key = if plan.routes[route as usize].api_key_required {
-                    match plan.api_keys.authorize(self.header(b"x-api-key"), stage) {
-                        Some(k) => Some(k),
-                        None => {
-                            return self.gateway_error(w, plan, head, Some(stage), Kind::InvalidApiKey, false).await
-                        }
-                    }
-                } else {
-                    None
-                };
-                if let Some(wait) = self.throttled(plan, stage, route, key) {
-                    self.retry_after = wait.div_ceil(1_000_000_000).max(1);
-                    return self.gateway_error(w, plan, head, Some(stage), Kind::Throttled, false).await;
-                }
-                if let Some(q) = key.and_then(|k| plan.api_keys.keys[k as usize].quota.as_ref()) {
-                    if !q.take(unix_now()) {
-                        return self.gateway_error(w, plan, head, Some(stage), Kind::QuotaExceeded, false).await;
-                    }
-                }
-                self.integrate(w, plan, head, stage, route, caps).await
+        let (stage, route) = match routed {
+            Ok(r) => r,
+            Err(stage) => {
+                return self.gateway_error(w, plan, head, stage, Kind::MissingAuthenticationToken, false).await
+            }
+        };
+        if let Err(refused) = self.policies(plan, stage, route) {
+            return self.gateway_error(w, plan, head, Some(stage), refused, false).await;
+        }
+        self.integrate(w, plan, head, stage, route, caps).await
+    }
+
+    /// Stage and route for the request; Err(stage if known) when nothing matches.
+    /// Captures become offsets into `rbuf`.
+    fn route(&self, plan: &Plan, head: &Head, caps: &mut Captures) -> Result<(usize, u32), Option<usize>> {
+        let (stage, rest) = plan.stage_for(&self.rbuf[head.path.clone()]).ok_or(None)?;
+        let route = head.method.and_then(|m| plan.trie.lookup(rest, m, caps)).ok_or(Some(stage))?;
+        let rest_off = (rest.as_ptr() as usize - self.rbuf.as_ptr() as usize) as u32;
+        for c in caps.iter_mut() {
+            c.0 += rest_off;
+            c.1 += rest_off;
+        }
+        Ok((stage, route))
+    }
+
+    /// API key, throttling, quota, in API Gateway's order. Err: the gateway response to send.
+    #[inline]
+    fn policies(&mut self, plan: &Plan, stage: usize, route: u32) -> Result<(), Kind> {
+        let key = if plan.routes[route as usize].api_key_required {
+            Some(plan.api_keys.authorize(self.header(b"x-api-key"), stage).ok_or(Kind::InvalidApiKey)?)
+        } else {
+            None
+        };
+        if let Some(wait) = self.throttled(plan, stage, route, key) {
+            self.retry_after = wait.div_ceil(1_000_000_000).max(1);
+            return Err(Kind::Throttled);
+        }
+        if let Some(q) = key.and_then(|k| plan.api_keys.keys[k as usize].quota.as_ref()) {
+            if !q.take(unix_now()) {
+                return Err(Kind::QuotaExceeded);
             }
         }
+        Ok(())
     }
 
     /// Answers a CORS preflight (Some), or records which policy the response gets (None).
