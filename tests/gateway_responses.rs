@@ -248,3 +248,27 @@ fn garbage_from_upstream_is_502() {
     assert_eq!(r.status, 502, "{r}");
     assert!(r.has_header("x-amzn-ErrorType"), "{r}");
 }
+
+#[test]
+fn templates_see_the_request_path_after_a_streamed_body() {
+    // The body arrives in pieces, so ringway compacts its read buffer while streaming;
+    // the head (and so $context.path) must survive that.
+    let up = Upstream::start(|_| Reply::ok("late").delay(Duration::from_secs(3)));
+    let cfg = format!(
+        "[[routes]]\npath = \"/slow/{{id}}\"\nmethod = \"POST\"\n\
+         integration = {{ type = \"http_proxy\", uri = \"http://127.0.0.1:{}/x\", timeout_ms = 800 }}\n\
+         [gateway_responses.INTEGRATION_TIMEOUT]\nbody = '{{\"path\":\"$context.path\",\"m\":$context.error.messageString}}'\n",
+        up.port()
+    );
+    let gw = Gateway::start(&cfg);
+    let mut c = gw.connect();
+    let body = pattern_body(300_000);
+    c.send(format!("POST /slow/42 HTTP/1.1\r\nHost: gw\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes());
+    for piece in body.chunks(20_000) {
+        c.send(piece);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let r = c.read_response();
+    assert_eq!(r.status, 504, "{r}");
+    assert_eq!(r.text(), r#"{"path":"/slow/42","m":"Endpoint request timed out"}"#);
+}

@@ -46,6 +46,9 @@ pub struct Conn {
     pub consumed: usize,
     /// The current request's body has been read completely.
     pub body_done: bool,
+    /// Length of the current request's head at the start of `rbuf`. `fill` compacts only
+    /// what follows it, so the head's ranges stay valid for the whole request.
+    head_len: usize,
     /// When the current request's head was complete: the base for its deadlines.
     pub now: Instant,
     /// Seconds for a `Retry-After` header on the next gateway response (0: none).
@@ -69,6 +72,7 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_por
         local_port,
         consumed: 0,
         body_done: true,
+        head_len: 0,
         now: Instant::now(),
         retry_after: 0,
         cors: NO_CORS,
@@ -88,11 +92,13 @@ impl Conn {
             let Some(head) = self.read_head(w, plan).await else { return };
             self.consumed = head.len;
             self.body_done = head.body == BodyKind::None;
+            self.head_len = head.len;
             let flow = self.handle(w, plan, &head, &mut caps).await;
             if flow == Flow::Close || w.shutting_down() {
                 return;
             }
             self.rbuf.drain(..self.consumed.min(self.rbuf.len()));
+            self.head_len = 0;
             if self.rbuf.is_empty() && self.busy {
                 self.busy = false;
                 w.set_busy(false);
@@ -277,13 +283,15 @@ impl Conn {
         }
     }
 
-    /// Drops `rbuf[..pos]`, then reads more into `rbuf` (growing it up to `max_cap`).
-    /// Returns the bytes read; 0 means the peer closed. `pos` becomes 0.
+    /// Drops the consumed body bytes `rbuf[head..pos]` (never the current head), then reads
+    /// more into `rbuf` (growing it up to `max_cap`). Returns the bytes read; 0 means the
+    /// peer closed. `pos` moves back to the end of the head.
     pub async fn fill(&mut self, pos: &mut usize, timeout: Duration, max_cap: usize) -> io::Result<usize> {
-        if *pos > 0 {
-            self.rbuf.drain(..*pos);
-            self.consumed = self.consumed.saturating_sub(*pos);
-            *pos = 0;
+        let keep = self.head_len.min(*pos);
+        if *pos > keep {
+            self.rbuf.drain(keep..*pos);
+            self.consumed = keep;
+            *pos = keep;
         }
         let len = self.rbuf.len();
         if len == self.rbuf.capacity() {
