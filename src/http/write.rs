@@ -41,6 +41,16 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
+/// `HTTP/1.1 NNN Reason` and CRLF, for responses ringway makes itself.
+#[inline]
+pub fn status_line(out: &mut Vec<u8>, status: u16) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    put_u64(out, status as u64);
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 #[inline]
 pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];

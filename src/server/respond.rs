@@ -6,7 +6,7 @@ use super::worker::Worker;
 use crate::config::plan::Plan;
 use crate::http::gateway_response::{Context, Kind};
 use crate::http::request::Head;
-use crate::http::write::{put_u64, reason};
+use crate::http::write::{put_u64, status_line};
 
 impl Conn {
     /// Answers with the gateway response for `kind`. `close` forces the connection shut
@@ -42,11 +42,7 @@ impl Conn {
         let close = close || !head.keep_alive || w.shutting_down() || !self.discard_body(head, plan).await;
         let out = &mut self.wbuf;
         out.clear();
-        out.extend_from_slice(b"HTTP/1.1 ");
-        put_u64(out, r.status as u64);
-        out.push(b' ');
-        out.extend_from_slice(reason(r.status).as_bytes());
-        out.extend_from_slice(b"\r\n");
+        status_line(out, r.status);
         let mut has_type = false;
         for (k, v) in &r.headers {
             has_type |= k.eq_ignore_ascii_case("content-type");
@@ -91,11 +87,8 @@ impl Conn {
         };
         let out = &mut self.wbuf;
         out.clear();
-        out.extend_from_slice(b"HTTP/1.1 ");
-        put_u64(out, status as u64);
-        out.push(b' ');
-        out.extend_from_slice(reason(status).as_bytes());
-        out.extend_from_slice(b"\r\nContent-Type: application/json\r\nContent-Length: ");
+        status_line(out, status);
+        out.extend_from_slice(b"Content-Type: application/json\r\nContent-Length: ");
         put_u64(out, msg.len() as u64);
         out.extend_from_slice(b"\r\n");
         w.common_headers(out, true, 1);

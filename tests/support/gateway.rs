@@ -214,17 +214,7 @@ impl Gateway {
     /// Spawn `ringway ARGS...` as a server expected on `port` (no config file
     /// is generated: e.g. `run` with the embedded demo config).
     pub fn spawn_args(args: &[&str], port: u16) -> Gateway {
-        let mut child = Command::new(bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ringway");
-        let log = LogBuf::new();
-        log.collect(child.stderr.take().unwrap());
-        let out = LogBuf::new();
-        out.collect(child.stdout.take().unwrap());
+        let (child, out, log) = spawn_piped(args);
         Gateway { child, port, extra_ports: Vec::new(), config_file: None, config: String::new(), log, out, exit: None }
     }
 
@@ -346,7 +336,8 @@ pub struct Output {
     pub stderr: String,
 }
 
-pub fn run_cli(args: &[&str]) -> Output {
+/// Starts `ringway ARGS...` with stdout and stderr collected in the background.
+fn spawn_piped(args: &[&str]) -> (Child, Arc<LogBuf>, Arc<LogBuf>) {
     let mut child = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
@@ -358,6 +349,11 @@ pub fn run_cli(args: &[&str]) -> Output {
     out.collect(child.stdout.take().unwrap());
     let err = LogBuf::new();
     err.collect(child.stderr.take().unwrap());
+    (child, out, err)
+}
+
+pub fn run_cli(args: &[&str]) -> Output {
+    let (mut child, out, err) = spawn_piped(args);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
