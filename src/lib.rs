@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod integration;
+pub mod observe;
 pub mod policy;
 pub mod route;
 pub mod server;

@@ -251,16 +251,18 @@ fn run_with_bad_config_fails_with_location() {
 
 #[test]
 fn run_without_config_serves_the_embedded_demo() {
-    // only when the machine has no /etc/ringway/ringway.toml and 8080 is free
+    // only when the machine has no /etc/ringway/ringway.toml and 8080 and 9901 (admin) are free
     if std::path::Path::new("/etc/ringway/ringway.toml").exists() {
         eprintln!("skipped: /etc/ringway/ringway.toml exists");
         return;
     }
-    match TcpListener::bind("127.0.0.1:8080") {
-        Ok(l) => drop(l),
-        Err(_) => {
-            eprintln!("skipped: 127.0.0.1:8080 is busy");
-            return;
+    for addr in ["127.0.0.1:8080", "127.0.0.1:9901"] {
+        match TcpListener::bind(addr) {
+            Ok(l) => drop(l),
+            Err(_) => {
+                eprintln!("skipped: {addr} is busy");
+                return;
+            }
         }
     }
     let mut gw = Gateway::spawn_args(&["run"], 8080);

@@ -5,6 +5,7 @@ use crate::http::gateway_response::{Kind, Resolved};
 use crate::http::method::RouteMethod;
 use crate::integration::uri::Piece;
 use crate::policy::api_key::ApiKeys;
+use crate::policy::cache::CachePolicy;
 use crate::policy::cors::Cors;
 use crate::policy::throttle::Bucket;
 use crate::route::Trie;
@@ -117,6 +118,15 @@ pub struct Plan {
     pub route_cors: Vec<u32>,
     /// CORS policy index per stage, for requests that match no route.
     pub stage_cors: Vec<u32>,
+    pub cache: CacheSettings,
+    /// Response caching per (stage, route), same indexing as `integrations`.
+    pub cache_policies: Vec<Option<Box<CachePolicy>>>,
+}
+
+/// The box-wide cache store's bounds (`[cache]`).
+pub struct CacheSettings {
+    pub max_bytes: usize,
+    pub max_entry_bytes: usize,
 }
 
 pub const NO_CORS: u32 = u32::MAX;
@@ -130,6 +140,11 @@ impl Plan {
     #[inline]
     pub fn throttle(&self, stage: usize, route: u32) -> Option<&Bucket> {
         self.throttles[stage * self.routes.len() + route as usize].as_ref()
+    }
+
+    #[inline]
+    pub fn cache_policy(&self, stage: usize, route: u32) -> Option<&CachePolicy> {
+        self.cache_policies[stage * self.routes.len() + route as usize].as_deref()
     }
 
     #[inline]
@@ -163,6 +178,9 @@ impl Plan {
                 }
                 if let Some(b) = &self.throttles[slot] {
                     integration.push_str(&format!(" [throttle {}/s, burst {}]", b.rate, b.burst));
+                }
+                if let Some(c) = &self.cache_policies[slot] {
+                    integration.push_str(&format!(" [cache {}s]", c.ttl_s));
                 }
                 rows.push([stage_name, r.method.as_str().into(), r.path.clone(), integration]);
             }

@@ -27,6 +27,33 @@ pub struct RawConfig {
     pub usage_plans: BTreeMap<Spanned<String>, RawUsagePlan>,
     /// `[keys] file = "keys.toml"`: API keys and usage plans kept in a separate file.
     pub keys: Option<RawKeysRef>,
+    /// The box-wide response cache store.
+    #[serde(default)]
+    pub cache: RawCacheStore,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCacheStore {
+    pub max_bytes: Option<Spanned<u64>>,
+    pub max_entry_bytes: Option<Spanned<u64>>,
+}
+
+/// Response caching for a stage (default of its routes) or one route. A route's fields
+/// override its stage's one by one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub enabled: Option<bool>,
+    pub ttl_s: Option<Spanned<u64>>,
+    pub key: Option<Vec<Spanned<String>>>,
+    pub methods: Option<Vec<Spanned<String>>>,
+    pub statuses: Option<Vec<Spanned<u64>>>,
+    pub honor_upstream_cache_control: Option<bool>,
+    pub invalidation: Option<Spanned<String>>,
+    pub unauthorized: Option<Spanned<String>>,
+    pub x_cache_header: Option<bool>,
+    pub lock_timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]
@@ -132,6 +159,8 @@ pub struct RawStage {
     pub throttle: Option<Spanned<RawThrottle>>,
     /// Default CORS policy for each route of the stage (and its gateway errors).
     pub cors: Option<Spanned<RawCors>>,
+    /// Default response caching for each route of the stage.
+    pub cache: Option<Spanned<RawCache>>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +185,7 @@ pub struct RawRoute {
     #[serde(default)]
     pub api_key_required: bool,
     pub cors: Option<Spanned<RawCors>>,
+    pub cache: Option<Spanned<RawCache>>,
 }
 
 #[derive(Deserialize)]

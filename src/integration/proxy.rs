@@ -12,6 +12,8 @@ use crate::http::gateway_response::Kind;
 use crate::http::request::{BodyKind, Field, Head};
 use crate::http::response::{self, ResponseHead};
 use crate::http::write::{put_u64, reason};
+use crate::integration::cached::Capture;
+use crate::policy::cache::upstream_forbids;
 use crate::route::Captures;
 use crate::server::connection::{Conn, Flow};
 use crate::server::worker::Worker;
@@ -33,6 +35,7 @@ enum Fail {
     Close,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn forward(
     c: &mut Conn,
     w: &Worker,
@@ -41,6 +44,7 @@ pub async fn forward(
     stage: usize,
     p: &Proxy,
     caps: &Captures,
+    cap: Option<Capture<'_>>,
 ) -> Flow {
     let upstream = &plan.upstreams[p.upstream as usize];
     let deadline = c.now + p.timeout;
@@ -99,7 +103,7 @@ pub async fn forward(
         }
         Err(_) => return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, !c.body_done).await,
     };
-    relay_response(c, w, plan, head, p, p.upstream as usize, conn, resp).await
+    relay_response(c, w, plan, head, p, p.upstream as usize, conn, resp, cap).await
 }
 
 fn remaining(deadline: Instant) -> Duration {
@@ -400,6 +404,7 @@ async fn relay_response(
     upstream_idx: usize,
     mut conn: UpConn,
     resp: ResponseHead,
+    cap: Option<Capture<'_>>,
 ) -> Flow {
     let head_req = head.method == Some(crate::http::method::Method::Head);
     let mut dec = resp.body.clone();
@@ -408,7 +413,19 @@ async fn relay_response(
         || w.shutting_down()
         || !c.body_done
         || (head.minor == 0 && matches!(dec, Some(Decoder::Chunked(_)) | Some(Decoder::Eof)));
-    write_client_head(c, w, plan, &conn.buf, &resp, head_req, client_chunked, close, head.minor);
+    let stored_head = write_client_head(c, w, plan, &conn.buf, &resp, head_req, client_chunked, close, head.minor);
+    let mut cap = cap.filter(|_| !head_req);
+    if let Some(k) = cap.as_mut() {
+        let announced = match &resp.body {
+            Some(Decoder::Length(n)) => Some(*n),
+            _ => None,
+        };
+        if k.admits(resp.status, || upstream_forbids(&conn.buf, &c.resp_fields), announced) {
+            k.set_head(&c.wbuf[..stored_head]);
+        } else {
+            cap = None;
+        }
+    }
 
     let mut upos = resp.len;
     let mut clean = true;
@@ -426,9 +443,13 @@ async fn relay_response(
                     if client_chunked {
                         write_chunk_header(&mut c.wbuf, r.len());
                     }
-                    c.wbuf.extend_from_slice(&conn.buf[base + r.start..base + r.end]);
+                    let data = &conn.buf[base + r.start..base + r.end];
+                    c.wbuf.extend_from_slice(data);
                     if client_chunked {
                         c.wbuf.extend_from_slice(b"\r\n");
+                    }
+                    if cap.as_mut().is_some_and(|k| !k.body(data)) {
+                        cap = None;
                     }
                     if c.wbuf.len() >= FLUSH_AT && c.flush(plan.limits.idle_timeout).await.is_err() {
                         return Flow::Close;
@@ -466,6 +487,11 @@ async fn relay_response(
     if client_chunked {
         c.wbuf.extend_from_slice(b"0\r\n\r\n");
     }
+    // The whole body arrived: store it before the client's last write, so waiters on
+    // other connections do not wait for this client.
+    if let Some(k) = cap {
+        k.finish();
+    }
     // One clock read saved on the common path: a response that needed no extra upstream
     // reads is written by a deadline derived from the request's start.
     let written = if streamed {
@@ -487,6 +513,8 @@ async fn relay_response(
     }
 }
 
+/// Writes the client's response head into `c.wbuf`. Returns where the status line and
+/// headers end (before framing and per-request headers): what a cache entry keeps.
 #[allow(clippy::too_many_arguments)]
 fn write_client_head(
     c: &mut Conn,
@@ -498,7 +526,7 @@ fn write_client_head(
     chunked: bool,
     close: bool,
     minor: u8,
-) {
+) -> usize {
     let out = &mut c.wbuf;
     out.clear();
     out.extend_from_slice(b"HTTP/1.1 ");
@@ -539,6 +567,7 @@ fn write_client_head(
     if !resp.has_content_type && !bodyless_status {
         out.extend_from_slice(b"Content-Type: application/json\r\n");
     }
+    let stored_head = out.len();
     match &resp.body {
         Some(Decoder::Length(n)) => {
             out.extend_from_slice(b"Content-Length: ");
@@ -556,8 +585,10 @@ fn write_client_head(
             }
         }
     }
+    out.extend_from_slice(&c.resp_extra);
     crate::server::connection::write_cors(plan, c.cors, &c.origin, out);
     w.common_headers(out, close, minor);
+    stored_head
 }
 
 enum RespHeader {

@@ -1,7 +1,9 @@
 //! Policies that run between routing and the integration: CORS, API keys with usage plans, and
-//! throttling. Validation and the cache join here.
+//! throttling, the response cache. Validation joins here.
 
 pub mod api_key;
+pub mod cache;
+pub mod cache_store;
 pub mod cors;
 pub mod quota;
 pub mod throttle;

@@ -10,7 +10,7 @@ use crate::config::plan::{Integration, Plan, NO_CORS};
 use crate::http::gateway_response::Kind;
 use crate::http::method::Method;
 use crate::http::request::{self, BodyKind, Field, Head};
-use crate::integration::{mock, proxy};
+use crate::integration::{cached, mock, proxy};
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::worker::Worker;
@@ -57,6 +57,10 @@ pub struct Conn {
     /// it answers (copied: the request's bytes may move while the body streams).
     pub cors: u32,
     pub origin: Vec<u8>,
+    /// Headers the gateway adds to the current response (cache status, warnings).
+    pub resp_extra: Vec<u8>,
+    /// The current request's cache key (reused buffer).
+    pub cache_key: Vec<u8>,
     busy: bool,
 }
 
@@ -77,6 +81,8 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_por
         retry_after: 0,
         cors: NO_CORS,
         origin: Vec::new(),
+        resp_extra: Vec::new(),
+        cache_key: Vec::new(),
         busy: false,
     };
     c.run(&w, &plan).await;
@@ -148,6 +154,7 @@ impl Conn {
     async fn handle(&mut self, w: &Worker, plan: &Plan, head: &Head, caps: &mut Captures) -> Flow {
         let routed = self.route(plan, head, caps);
         self.cors = NO_CORS;
+        self.resp_extra.clear();
         if !plan.cors_policies.is_empty() {
             if let Some(flow) = self.apply_cors(w, plan, head, &routed).await {
                 return flow;
@@ -242,7 +249,7 @@ impl Conn {
 
     /// The value of the first request header named `name` (ASCII case-insensitive).
     #[inline]
-    fn header(&self, name: &[u8]) -> Option<&[u8]> {
+    pub fn header(&self, name: &[u8]) -> Option<&[u8]> {
         find_header(&self.fields, &self.rbuf, name)
     }
 
@@ -279,7 +286,10 @@ impl Conn {
     ) -> Flow {
         match plan.integration(stage, route) {
             Integration::Mock(m) => mock::respond(self, w, plan, head, m).await,
-            Integration::HttpProxy(p) => proxy::forward(self, w, plan, head, stage, p, caps).await,
+            Integration::HttpProxy(p) => match plan.cache_policy(stage, route) {
+                None => proxy::forward(self, w, plan, head, stage, p, caps, None).await,
+                Some(policy) => cached::respond(self, w, plan, head, stage, policy, p, caps).await,
+            },
         }
     }
 

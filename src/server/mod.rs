@@ -8,6 +8,7 @@ pub mod state;
 pub mod worker;
 
 use crate::config::Plan;
+use crate::policy::cache_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,10 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     }
     state::restore(&plan);
     let plan = Arc::new(plan);
+    let cache = Arc::new(Store::new(plan.cache.max_bytes));
+    if let Some(addr) = plan.server.admin_listen {
+        crate::observe::admin::start(addr, plan.clone(), cache.clone())?;
+    }
     let n = plan.server.workers;
     let mut per_worker = Vec::with_capacity(n);
     for _ in 0..n {
@@ -34,10 +39,11 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     let mut threads = Vec::with_capacity(n);
     for (id, ls) in per_worker.into_iter().enumerate() {
         let plan = plan.clone();
+        let cache = cache.clone();
         let tx = tx.clone();
         let t = std::thread::Builder::new()
             .name(format!("ringway-w{id}"))
-            .spawn(move || worker::run(id, plan, ls, tx))
+            .spawn(move || worker::run(id, plan, cache, ls, tx))
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         threads.push(t);
     }

@@ -5,6 +5,7 @@
 use super::{connection, shutdown};
 use crate::config::plan::{Driver, Plan};
 use crate::http::write::{DateCache, RequestIds};
+use crate::policy::cache_store::Store;
 use crate::upstream::Pool;
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use std::cell::Cell;
@@ -19,6 +20,8 @@ pub struct Worker {
     pub pool: Pool,
     pub ids: RequestIds,
     pub date: DateCache,
+    /// The box-wide response cache (shared by every worker).
+    pub cache: Arc<Store>,
     /// Connections with an unanswered request (drained on shutdown).
     busy: Cell<usize>,
 }
@@ -68,7 +71,7 @@ impl Worker {
 pub type Ready = Result<String, String>;
 
 /// Runs one worker on the current thread until shutdown. `listeners` are already bound.
-pub fn run(id: usize, plan: Arc<Plan>, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>) {
+pub fn run(id: usize, plan: Arc<Plan>, cache: Arc<Store>, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>) {
     let force_epoll = std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
     let driver = if force_epoll { Driver::Epoll } else { plan.server.driver };
     if driver != Driver::Epoll {
@@ -76,14 +79,14 @@ pub fn run(id: usize, plan: Arc<Plan>, listeners: Vec<std::net::TcpListener>, re
         b.setup_coop_taskrun().setup_single_issuer();
         match RuntimeBuilder::<IoUringDriver>::new().uring_builder(b).with_entries(1024).enable_timer().build() {
             Ok(mut rt) => {
-                return rt.block_on(main(id, plan, listeners, ready, "io_uring (coop_taskrun, single_issuer)"))
+                return rt.block_on(main(id, plan, cache, listeners, ready, "io_uring (coop_taskrun, single_issuer)"))
             }
             Err(e) => log(&format!(
                 "worker {id}: io_uring with COOP_TASKRUN|SINGLE_ISSUER unavailable ({e}); trying without flags"
             )),
         }
         match RuntimeBuilder::<IoUringDriver>::new().with_entries(1024).enable_timer().build() {
-            Ok(mut rt) => return rt.block_on(main(id, plan, listeners, ready, "io_uring (no setup flags)")),
+            Ok(mut rt) => return rt.block_on(main(id, plan, cache, listeners, ready, "io_uring (no setup flags)")),
             Err(e) if driver == Driver::IoUring => {
                 let _ = ready.send(Err(format!("worker {id}: driver = \"io_uring\" but io_uring is unavailable: {e}")));
                 return;
@@ -92,14 +95,21 @@ pub fn run(id: usize, plan: Arc<Plan>, listeners: Vec<std::net::TcpListener>, re
         }
     }
     match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
-        Ok(mut rt) => rt.block_on(main(id, plan, listeners, ready, "epoll")),
+        Ok(mut rt) => rt.block_on(main(id, plan, cache, listeners, ready, "epoll")),
         Err(e) => {
             let _ = ready.send(Err(format!("worker {id}: cannot start the epoll driver: {e}")));
         }
     }
 }
 
-async fn main(id: usize, plan: Arc<Plan>, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>, driver: &str) {
+async fn main(
+    id: usize,
+    plan: Arc<Plan>,
+    cache: Arc<Store>,
+    listeners: Vec<std::net::TcpListener>,
+    ready: Sender<Ready>,
+    driver: &str,
+) {
     let seed = (std::process::id() as u64) << 32 ^ (id as u64) ^ nanos();
     let w = Rc::new(Worker {
         id,
@@ -107,6 +117,7 @@ async fn main(id: usize, plan: Arc<Plan>, listeners: Vec<std::net::TcpListener>,
         plan,
         ids: RequestIds::new(seed),
         date: DateCache::default(),
+        cache,
         busy: Cell::new(0),
     });
     let stop = Rc::new(shutdown::LocalSignal::default());

@@ -129,13 +129,16 @@ impl GatewayBuilder {
         self
     }
 
-    fn render(&self, port: u16, extra: &[u16]) -> String {
+    fn render(&self, port: u16, extra: &[u16], admin: u16) -> String {
         let driver = self.driver.clone().unwrap_or_else(test_driver);
         let mut listen = format!("\"127.0.0.1:{port}\"");
         for p in extra {
             listen.push_str(&format!(", \"127.0.0.1:{p}\""));
         }
         let mut s = format!("[server]\nlisten = [{listen}]\nworkers = {}\ndriver = \"{driver}\"\n", self.workers);
+        if !self.server_extra.iter().any(|l| l.trim_start().starts_with("admin_listen")) {
+            s.push_str(&format!("admin_listen = \"127.0.0.1:{admin}\"\n"));
+        }
         for l in &self.server_extra {
             s.push_str(l);
             s.push('\n');
@@ -150,13 +153,15 @@ impl GatewayBuilder {
     pub fn spawn(&self) -> Gateway {
         let port = self.port.unwrap_or_else(free_port);
         let extra: Vec<u16> = (0..self.extra_ports).map(|_| free_port()).collect();
-        let config = self.render(port, &extra);
+        let admin = free_port();
+        let config = self.render(port, &extra, admin);
         let file = TempFile::new(&config);
         let path = file.path.to_str().unwrap().to_string();
         let mut gw = Gateway::spawn_args(&["run", "--config", &path], port);
         gw.config = config;
         gw.config_file = Some(file);
         gw.extra_ports = extra;
+        gw.admin_port = admin;
         gw
     }
 
@@ -187,6 +192,8 @@ pub struct Gateway {
     port: u16,
     /// Further listen ports (builder's `extra_listeners`).
     pub extra_ports: Vec<u16>,
+    /// The admin listener's port (`admin_listen`, unless the test set its own).
+    pub admin_port: u16,
     config_file: Option<TempFile>,
     pub config: String,
     log: Arc<LogBuf>,
@@ -215,7 +222,17 @@ impl Gateway {
     /// is generated: e.g. `run` with the embedded demo config).
     pub fn spawn_args(args: &[&str], port: u16) -> Gateway {
         let (child, out, log) = spawn_piped(args);
-        Gateway { child, port, extra_ports: Vec::new(), config_file: None, config: String::new(), log, out, exit: None }
+        Gateway {
+            child,
+            port,
+            extra_ports: Vec::new(),
+            admin_port: 9901,
+            config_file: None,
+            config: String::new(),
+            log,
+            out,
+            exit: None,
+        }
     }
 
     /// Wait for `ringway: ready`; Err with exit status and stderr otherwise.
@@ -315,6 +332,14 @@ impl Gateway {
     #[track_caller]
     pub fn get(&self, target: &str) -> Response {
         self.send("GET", target, &[], b"")
+    }
+
+    /// One request to the admin listener (`admin_listen`).
+    #[track_caller]
+    pub fn admin(&self, method: &str, target: &str) -> Response {
+        let mut c = Conn::connect(SocketAddr::from(([127, 0, 0, 1], self.admin_port)));
+        c.send(&request(method, target, &[], b""));
+        c.read_response()
     }
 }
 

@@ -1,0 +1,133 @@
+//! The admin listener (`server.admin_listen`): operator endpoints, off the data path, on
+//! one plain thread with blocking sockets, one connection at a time, `Connection: close`.
+//!
+//! - `GET /cache`: entries and bytes held by the response cache.
+//! - `POST /cache/flush[?stage=NAME][&prefix=KEY-PREFIX]`: drops cached responses. Keys
+//!   read `{stage} {METHOD} {resource} ...`; `stage` flushes one stage, `prefix` narrows
+//!   it (`stage=prod&prefix=GET%20/pets` flushes `prod GET /pets*`). No parameter: all.
+
+use crate::config::Plan;
+use crate::http::request;
+use crate::policy::cache_store::Store;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+const MAX_REQUEST: usize = 16 * 1024;
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Binds `addr` and serves it on a new thread until the process exits.
+pub fn start(addr: SocketAddr, plan: Arc<Plan>, cache: Arc<Store>) -> Result<(), String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("admin_listen {addr}: {e}"))?;
+    std::thread::Builder::new()
+        .name("ringway-admin".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = serve(stream, &plan, &cache);
+            }
+        })
+        .map_err(|e| format!("cannot start the admin thread: {e}"))?;
+    Ok(())
+}
+
+fn serve(mut s: TcpStream, plan: &Plan, cache: &Store) -> std::io::Result<()> {
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut buf = vec![0u8; MAX_REQUEST];
+    let mut len = 0;
+    let mut fields = Vec::new();
+    let head = loop {
+        let n = s.read(&mut buf[len..])?;
+        if n == 0 {
+            return Ok(());
+        }
+        len += n;
+        match request::parse(&buf[..len], MAX_REQUEST, MAX_REQUEST, &mut fields) {
+            Ok(Some(h)) => break h,
+            Ok(None) if len < MAX_REQUEST => continue,
+            _ => return reply(&mut s, 400, r#"{"message":"bad request"}"#),
+        }
+    };
+    let method = &buf[head.method_range.clone()];
+    let path = &buf[head.path.clone()];
+    let query = head.query.clone().map_or(&[][..], |q| &buf[q]);
+    match (method, path) {
+        (b"GET", b"/cache") => {
+            let (entries, bytes) = cache.usage();
+            let body = format!(r#"{{"entries":{entries},"bytes":{bytes},"max_bytes":{}}}"#, cache.max_bytes);
+            reply(&mut s, 200, &body)
+        }
+        (b"POST", b"/cache/flush") => {
+            let mut prefix = Vec::new();
+            if let Some(stage) = param(query, b"stage") {
+                if plan.staged && !plan.stages.iter().any(|st| st.name.as_bytes() == &stage[..]) {
+                    return reply(&mut s, 404, r#"{"message":"unknown stage"}"#);
+                }
+                prefix.extend_from_slice(&stage);
+                prefix.push(b' ');
+            } else if !plan.staged {
+                prefix.push(b' ');
+            }
+            if let Some(p) = param(query, b"prefix") {
+                prefix.extend_from_slice(&p);
+            }
+            let n = cache.flush(&prefix);
+            reply(&mut s, 200, &format!(r#"{{"flushed":{n}}}"#))
+        }
+        (_, b"/cache") | (_, b"/cache/flush") => reply(&mut s, 405, r#"{"message":"method not allowed"}"#),
+        _ => reply(&mut s, 404, r#"{"message":"not found"}"#),
+    }
+}
+
+fn reply(s: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        crate::http::write::reason(status),
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body.as_bytes())
+}
+
+/// The percent-decoded value of the last `name=` in a query string.
+fn param(query: &[u8], name: &[u8]) -> Option<Vec<u8>> {
+    query
+        .split(|&b| b == b'&')
+        .filter_map(|pair| {
+            let (n, v) = pair.split_at(memchr::memchr(b'=', pair)?);
+            (n == name).then(|| percent_decode(&v[1..]))
+        })
+        .next_back()
+}
+
+fn percent_decode(v: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'%' {
+            if let (Some(h), Some(l)) = (v.get(i + 1).and_then(|&b| hex(b)), v.get(i + 2).and_then(|&b| hex(b))) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if v[i] == b'+' { b' ' } else { v[i] });
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_decoded() {
+        assert_eq!(param(b"stage=prod&prefix=GET%20/pets", b"prefix").unwrap(), b"GET /pets");
+        assert_eq!(param(b"prefix=GET+/a%2", b"prefix").unwrap(), b"GET /a%2");
+        assert_eq!(param(b"stage=a&stage=b", b"stage").unwrap(), b"b");
+        assert!(param(b"stage", b"stage").is_none());
+    }
+}

@@ -1,0 +1,4 @@
+//! Observability and operations off the data path: the admin listener. Metrics and
+//! access logs join here.
+
+pub mod admin;
