@@ -183,12 +183,21 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
     }
 
     let mut upstreams: Vec<Upstream> = Vec::new();
+    let functions = compile_functions(&cx, &raw.functions, &mut upstreams)?;
+    let api = compile_api(&cx, &raw.api)?;
     let mut integrations = Vec::with_capacity(stages.len() * routes.len());
     let mut integration_text = Vec::with_capacity(stages.len() * routes.len());
     for stage in &stages {
         for (ri, r) in raw.routes.iter().enumerate() {
-            let (integ, text) =
-                compile_integration(&cx, &r.integration, &routes[ri].params, stage, staged, &mut upstreams)?;
+            let (integ, text) = compile_integration(
+                &cx,
+                &r.integration,
+                &routes[ri].params,
+                stage,
+                staged,
+                &mut upstreams,
+                &functions,
+            )?;
             integrations.push(integ);
             integration_text.push(text);
         }
@@ -233,8 +242,90 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         route_cors,
         stage_cors,
         cache,
+        api,
+        functions,
         cache_policies,
     })
+}
+
+fn compile_api(cx: &Ctx, a: &RawApi) -> Result<Api, ConfigError> {
+    let text = |v: &Option<Spanned<String>>, default: &str, what: &str| -> Result<String, ConfigError> {
+        match v {
+            None => Ok(default.to_string()),
+            Some(s)
+                if !s.get_ref().is_empty() && s.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                Ok(s.get_ref().clone())
+            }
+            Some(s) => Err(cx.err(s.span(), format!("{what} must be letters, digits or '-'"))),
+        }
+    };
+    let mut binary_media_types = Vec::new();
+    for t in &a.binary_media_types {
+        let v = t.get_ref();
+        if !v.contains('/') || v.bytes().any(|b| b <= b' ' || b == b',' || b == b';') {
+            return Err(cx.err(t.span(), format!("'{v}' is not a media type (type/subtype, '*' allowed)")));
+        }
+        binary_media_types.push(v.to_ascii_lowercase());
+    }
+    Ok(Api {
+        id: text(&a.id, "ringway", "api id")?,
+        account_id: text(&a.account_id, "000000000000", "account_id")?,
+        binary_media_types,
+    })
+}
+
+/// `[functions.NAME]`: each endpoint becomes an upstream (pooled like any other).
+fn compile_functions(
+    cx: &Ctx,
+    raw: &BTreeMap<Spanned<String>, Spanned<RawFunction>>,
+    upstreams: &mut Vec<Upstream>,
+) -> Result<Vec<Function>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, f) in raw {
+        let fr = f.get_ref();
+        if fr.endpoints.is_empty() {
+            return Err(cx.err(f.span(), format!("function '{}' needs at least one endpoint", name.get_ref())));
+        }
+        let mut endpoints = Vec::new();
+        for e in &fr.endpoints {
+            let text = e.get_ref().strip_prefix("http://").unwrap_or(e.get_ref()).trim_end_matches('/');
+            let t = uri::parse(&format!("http://{text}/"), &[]).map_err(|m| cx.err(e.span(), m))?;
+            let uname = format!("{}:{}", t.authority.host, t.authority.port);
+            let idx = match upstreams.iter().position(|x| x.name == uname) {
+                Some(p) => p,
+                None => {
+                    let addr = resolve(&t.authority).map_err(|m| cx.err(e.span(), m))?;
+                    upstreams.push(Upstream {
+                        name: uname,
+                        addr,
+                        host_header: t.authority.host_header().into_bytes().into(),
+                    });
+                    upstreams.len() - 1
+                }
+            };
+            endpoints.push(idx as u32);
+        }
+        let invoke_path = match &fr.invoke_path {
+            None => "/2015-03-31/functions/function/invocations".to_string(),
+            Some(p) if p.get_ref().starts_with('/') && p.get_ref().bytes().all(|b| b > b' ' && b < 0x7f) => {
+                p.get_ref().clone()
+            }
+            Some(p) => return Err(cx.err(p.span(), "invoke_path must be an absolute path")),
+        };
+        let max_queue = cx.range(&fr.max_queue, 100, 0, 1_000_000, "max_queue")? as usize;
+        let busy = endpoints.iter().map(|_| std::sync::atomic::AtomicBool::new(false)).collect();
+        out.push(Function {
+            name: name.get_ref().clone(),
+            endpoints,
+            invoke_path: invoke_path.into_bytes().into(),
+            max_queue,
+            busy,
+            waiting: Default::default(),
+            next: Default::default(),
+        });
+    }
+    Ok(out)
 }
 
 /// Caching for one (stage, route): the route's fields over the stage's, one by one.
@@ -640,16 +731,19 @@ fn compile_integration(
     stage: &Stage,
     staged: bool,
     upstreams: &mut Vec<Upstream>,
+    functions: &[Function],
 ) -> Result<(Integration, String), ConfigError> {
     let i = raw.get_ref();
     let kind = i.kind.get_ref().as_str();
     let only = |allowed: &[&str]| -> Result<(), ConfigError> {
-        let fields: [(&str, Option<Range<usize>>); 5] = [
+        let fields: [(&str, Option<Range<usize>>); 7] = [
             ("uri", i.uri.as_ref().map(|v| v.span())),
             ("timeout_ms", i.timeout_ms.as_ref().map(|v| v.span())),
             ("status", i.status.as_ref().map(|v| v.span())),
             ("headers", i.headers.as_ref().map(|_| raw.span())),
             ("body", i.body.as_ref().map(|v| v.span())),
+            ("function", i.function.as_ref().map(|v| v.span())),
+            ("payload_format", i.payload_format.as_ref().map(|v| v.span())),
         ];
         for (name, span) in fields {
             if let Some(span) = span {
@@ -721,9 +815,35 @@ fn compile_integration(
                 text,
             ))
         }
-        other => {
-            Err(cx.err(i.kind.span(), format!("unknown integration type '{other}' (supported: http_proxy, mock)")))
+        "aws_proxy" => {
+            only(&["function", "payload_format", "timeout_ms"])?;
+            let f =
+                i.function.as_ref().ok_or_else(|| cx.err(raw.span(), "an aws_proxy integration needs a function"))?;
+            let function = functions.iter().position(|x| x.name == *f.get_ref()).ok_or_else(|| {
+                cx.err(f.span(), format!("unknown function '{}' (define it under [functions.NAME])", f.get_ref()))
+            })?;
+            let payload = match i.payload_format.as_ref().map(|p| p.get_ref().as_str()) {
+                None | Some("1.0") => PayloadFormat::V1,
+                Some("2.0") => PayloadFormat::V2,
+                Some(other) => {
+                    return Err(cx.err(
+                        i.payload_format.as_ref().unwrap().span(),
+                        format!("payload_format must be \"1.0\" or \"2.0\", got \"{other}\""),
+                    ))
+                }
+            };
+            let timeout = cx.range(&i.timeout_ms, 29_000, 50, 29_000, "timeout_ms")?;
+            let text = format!(
+                "aws_proxy {} (payload {}, timeout {timeout} ms)",
+                f.get_ref(),
+                if payload == PayloadFormat::V1 { "1.0" } else { "2.0" }
+            );
+            Ok((Integration::Function(FunctionCall { function: function as u32, payload, timeout: ms(timeout) }), text))
         }
+        other => Err(cx.err(
+            i.kind.span(),
+            format!("unknown integration type '{other}' (supported: http_proxy, aws_proxy, mock)"),
+        )),
     }
 }
 

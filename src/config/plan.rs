@@ -11,6 +11,7 @@ use crate::policy::throttle::Bucket;
 use crate::route::Trie;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,40 @@ pub struct Proxy {
 pub enum Integration {
     Mock(Mock),
     HttpProxy(Proxy),
+    Function(FunctionCall),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    V1,
+    V2,
+}
+
+/// An `aws_proxy` integration: which function, which event format, how long to wait.
+pub struct FunctionCall {
+    pub function: u32,
+    pub payload: PayloadFormat,
+    pub timeout: Duration,
+}
+
+/// A function's invoke endpoints. Each runs one invocation at a time: `busy` holds a flag
+/// per endpoint, shared by every worker; `waiting` counts requests queued for one.
+pub struct Function {
+    pub name: String,
+    /// Upstream index per endpoint.
+    pub endpoints: Vec<u32>,
+    pub invoke_path: Box<[u8]>,
+    pub max_queue: usize,
+    pub busy: Box<[AtomicBool]>,
+    pub waiting: AtomicUsize,
+    pub next: AtomicUsize,
+}
+
+/// `[api]`: identity used in function events, binary media types.
+pub struct Api {
+    pub id: String,
+    pub account_id: String,
+    pub binary_media_types: Vec<String>,
 }
 
 /// An upstream server, shared by every route whose URI names the same host and port.
@@ -119,6 +154,8 @@ pub struct Plan {
     /// CORS policy index per stage, for requests that match no route.
     pub stage_cors: Vec<u32>,
     pub cache: CacheSettings,
+    pub api: Api,
+    pub functions: Vec<Function>,
     /// Response caching per (stage, route), same indexing as `integrations`.
     pub cache_policies: Vec<Option<Box<CachePolicy>>>,
 }

@@ -30,6 +30,30 @@ pub struct RawConfig {
     /// The box-wide response cache store.
     #[serde(default)]
     pub cache: RawCacheStore,
+    /// Settings of the API as a whole (ids in events, binary media types).
+    #[serde(default)]
+    pub api: RawApi,
+    /// Lambda-style functions: invoke endpoints by name.
+    #[serde(default)]
+    pub functions: BTreeMap<Spanned<String>, Spanned<RawFunction>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub id: Option<Spanned<String>>,
+    pub account_id: Option<Spanned<String>>,
+    #[serde(default)]
+    pub binary_media_types: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFunction {
+    /// `host:port` of processes speaking the Lambda invoke protocol, one invocation each at a time.
+    pub endpoints: Vec<Spanned<String>>,
+    pub max_queue: Option<Spanned<u64>>,
+    pub invoke_path: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -198,6 +222,8 @@ pub struct RawIntegration {
     pub status: Option<Spanned<u64>>,
     pub headers: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     pub body: Option<Spanned<String>>,
+    pub function: Option<Spanned<String>>,
+    pub payload_format: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod gateway_response;
 pub mod method;
+pub mod percent;
 pub mod request;
 pub mod response;
 pub mod write;

@@ -96,27 +96,9 @@ fn param(query: &[u8], name: &[u8]) -> Option<Vec<u8>> {
         .split(|&b| b == b'&')
         .filter_map(|pair| {
             let (n, v) = pair.split_at(memchr::memchr(b'=', pair)?);
-            (n == name).then(|| percent_decode(&v[1..]))
+            (n == name).then(|| crate::http::percent::decode(&v[1..], true))
         })
         .next_back()
-}
-
-fn percent_decode(v: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(v.len());
-    let mut i = 0;
-    while i < v.len() {
-        if v[i] == b'%' {
-            if let (Some(h), Some(l)) = (v.get(i + 1).and_then(|&b| hex(b)), v.get(i + 2).and_then(|&b| hex(b))) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if v[i] == b'+' { b' ' } else { v[i] });
-        i += 1;
-    }
-    out
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::config::plan::{Integration, Plan, NO_CORS};
 use crate::http::gateway_response::Kind;
 use crate::http::method::Method;
 use crate::http::request::{self, BodyKind, Field, Head};
-use crate::integration::{cached, mock, proxy};
+use crate::integration::{cached, function, mock, proxy};
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::worker::Worker;
@@ -286,6 +286,7 @@ impl Conn {
     ) -> Flow {
         match plan.integration(stage, route) {
             Integration::Mock(m) => mock::respond(self, w, plan, head, m).await,
+            Integration::Function(f) => function::invoke(self, w, plan, head, (stage, route), f, caps).await,
             Integration::HttpProxy(p) => match plan.cache_policy(stage, route) {
                 None => proxy::forward(self, w, plan, head, stage, p, caps, None).await,
                 Some(policy) => cached::respond(self, w, plan, head, stage, policy, p, caps).await,
@@ -337,6 +338,51 @@ impl Conn {
                 buf.clear();
                 self.wbuf = buf;
                 res.map(|_| ())
+            }
+        }
+    }
+
+    /// Reads the whole request body (up to `max_body_bytes`), for integrations that need it
+    /// at once. Err(Some(kind)): answer with that gateway response; Err(None): close.
+    pub async fn read_body(&mut self, head: &Head, plan: &Plan) -> Result<Vec<u8>, Option<Kind>> {
+        use crate::http::body::{Chunk, Decoder, Step};
+        let mut dec = match head.body {
+            BodyKind::None => return Ok(Vec::new()),
+            BodyKind::Length(n) if n > plan.limits.max_body_bytes => return Err(Some(Kind::RequestTooLarge)),
+            BodyKind::Length(n) => Decoder::Length(n),
+            BodyKind::Chunked => Decoder::Chunked(Chunk::Size),
+        };
+        let mut body = Vec::new();
+        let mut pos = head.len;
+        let mut sent_continue = false;
+        loop {
+            let (used, step) = dec.step(&self.rbuf[pos..]).map_err(|_| Some(Kind::BadRequestBody))?;
+            let base = pos;
+            pos += used;
+            match step {
+                Step::Data(r) => {
+                    if (body.len() + r.len()) as u64 > plan.limits.max_body_bytes {
+                        return Err(Some(Kind::RequestTooLarge));
+                    }
+                    body.extend_from_slice(&self.rbuf[base + r.start..base + r.end]);
+                }
+                Step::NeedMore => {
+                    if head.expect_continue && !sent_continue {
+                        sent_continue = true;
+                        self.wbuf.clear();
+                        self.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        self.flush(plan.limits.idle_timeout).await.map_err(|_| None)?;
+                    }
+                    match self.fill_body(&mut pos, plan.limits.idle_timeout).await {
+                        Ok(n) if n > 0 => {}
+                        _ => return Err(None),
+                    }
+                }
+                Step::Done => {
+                    self.consumed = pos;
+                    self.body_done = true;
+                    return Ok(body);
+                }
             }
         }
     }

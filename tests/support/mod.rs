@@ -12,11 +12,14 @@
 #![allow(dead_code)]
 
 mod client;
+mod function;
 mod gateway;
 mod upstream;
 // Each test file uses part of the harness; the re-exports serve them all.
 #[allow(unused_imports)]
 pub use client::*;
+#[allow(unused_imports)]
+pub use function::*;
 #[allow(unused_imports)]
 pub use gateway::*;
 #[allow(unused_imports)]
