@@ -958,6 +958,16 @@ mod tests {
     }
 
     #[test]
+    fn shipped_examples_compile() {
+        let cache = compile("cache.toml", include_str!("../../conf/examples/cache.toml")).unwrap();
+        assert_eq!(cache.cache_policy(0, 0).map(|c| c.ttl_s), Some(60));
+        assert_eq!(cache.cache_policy(0, 1).map(|c| c.ttl_s), Some(300));
+        let function = compile("function.toml", include_str!("../../conf/examples/function.toml")).unwrap();
+        assert_eq!(function.functions.len(), 1);
+        assert!(matches!(function.integration(0, 0), Integration::Function(_)));
+    }
+
+    #[test]
     fn errors_point_at_the_value() {
         let e = err("[[routes]]\npath = \"/{proxy+}/x\"\nmethod = \"GET\"\nintegration = { type = \"mock\" }\n");
         assert!(e.starts_with("t.toml:2:8: greedy"), "{e}");
