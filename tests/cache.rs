@@ -35,6 +35,14 @@ integration = {{ type = "http_proxy", uri = "http://{up}/{{proxy}}" }}
     ))
 }
 
+/// `[cache]` settings, stage `test` with `stage_cache`, and a catch-all GET proxy to `up`.
+fn catch_all(up: &Upstream, store: &str, stage_cache: &str) -> Gateway {
+    Gateway::start(&format!(
+        "[cache]\n{store}\n[stages.test]\ncache = {stage_cache}\n[[routes]]\npath = \"/{{proxy+}}\"\nmethod = \"GET\"\nintegration = {{ type = \"http_proxy\", uri = \"http://{}/{{proxy}}\" }}\n",
+        up.hostport()
+    ))
+}
+
 fn get(g: &Gateway, target: &str, headers: &[(&str, &str)]) -> Response {
     g.send("GET", target, headers, b"")
 }
@@ -402,22 +410,7 @@ fn large_small_and_chunked_bodies_are_stored_exactly() {
         "/chunked" => Reply::ok("").chunked(&[b"hello ", b"chunked ", b"world"]),
         _ => Reply::new(204).empty(),
     });
-    let g = Gateway::start(&format!(
-        r#"
-[cache]
-max_entry_bytes = 400000
-
-[stages.test]
-cache = {{ x_cache_header = true }}
-
-[[routes]]
-path = "/{{proxy+}}"
-method = "GET"
-integration = {{ type = "http_proxy", uri = "http://{}/{{proxy}}" }}
-
-"#,
-        up.hostport()
-    ));
+    let g = catch_all(&up, "max_entry_bytes = 400000", "{ x_cache_header = true }");
     for _ in 0..3 {
         let r = g.get("/test/big");
         assert_eq!(r.status, 200);
@@ -437,19 +430,7 @@ integration = {{ type = "http_proxy", uri = "http://{}/{{proxy}}" }}
 #[test]
 fn entries_over_the_size_limit_are_passed_through_not_stored() {
     let up = Upstream::start(|_| Reply::ok("").body(&vec![b'z'; 5000]));
-    let g = Gateway::start(&format!(
-        r#"
-[cache]
-max_entry_bytes = 4096
-[stages.test]
-cache = {{}}
-[[routes]]
-path = "/x"
-method = "GET"
-integration = {{ type = "http_proxy", uri = "http://{}/x" }}
-"#,
-        up.hostport()
-    ));
+    let g = catch_all(&up, "max_entry_bytes = 4096", "{}");
     for _ in 0..3 {
         assert_eq!(g.get("/test/x").body.len(), 5000);
     }
@@ -459,19 +440,7 @@ integration = {{ type = "http_proxy", uri = "http://{}/x" }}
 #[test]
 fn the_store_stays_bounded_and_keeps_what_is_used() {
     let up = Upstream::start(|req| Reply::ok("").body(format!("{:<1000}", req.target).as_bytes()));
-    let g = Gateway::start(&format!(
-        r#"
-[cache]
-max_bytes = 20000
-[stages.test]
-cache = {{}}
-[[routes]]
-path = "/{{proxy+}}"
-method = "GET"
-integration = {{ type = "http_proxy", uri = "http://{}/{{proxy}}" }}
-"#,
-        up.hostport()
-    ));
+    let g = catch_all(&up, "max_bytes = 20000", "{}");
     let mut c = g.connect();
     let hot = "/test/hot";
     assert_eq!(c.roundtrip("GET", hot, &[], b"").status, 200);

@@ -105,34 +105,31 @@ fn header_value<'a>(i: &Input<'a>, name: &[u8]) -> Option<&'a [u8]> {
     i.fields.iter().find(|f| f.name(i.buf).eq_ignore_ascii_case(name)).map(|f| f.value(i.buf))
 }
 
-fn path_parameters(out: &mut Vec<u8>, i: &Input, null_when_empty: bool) {
-    if i.params.is_empty() {
+/// Writes `{"k":"v",...},` from pairs; for none, `null,` (1.0) or nothing (2.0 omits it).
+fn string_map<'v>(out: &mut Vec<u8>, pairs: impl Iterator<Item = (&'v str, &'v [u8])>, null_when_empty: bool) {
+    let start = out.len();
+    out.push(b'{');
+    for (k, v) in pairs {
+        field(out, k, v);
+    }
+    if out.len() == start + 1 {
+        out.truncate(start);
         if null_when_empty {
             out.extend_from_slice(b"null,");
         }
         return;
-    }
-    out.push(b'{');
-    for (n, &(a, b)) in i.params.iter().zip(i.caps) {
-        field(out, n, &i.buf[a as usize..b as usize]);
     }
     close(out, b'}');
     out.push(b',');
 }
 
+fn path_parameters(out: &mut Vec<u8>, i: &Input, null_when_empty: bool) {
+    let pairs = i.params.iter().zip(i.caps).map(|(n, &(a, b))| (n.as_str(), &i.buf[a as usize..b as usize]));
+    string_map(out, pairs, null_when_empty);
+}
+
 fn stage_variables(out: &mut Vec<u8>, i: &Input, null_when_empty: bool) {
-    if i.stage_vars.is_empty() {
-        if null_when_empty {
-            out.extend_from_slice(b"null,");
-        }
-        return;
-    }
-    out.push(b'{');
-    for (k, v) in i.stage_vars {
-        field(out, k, v.as_bytes());
-    }
-    close(out, b'}');
-    out.push(b',');
+    string_map(out, i.stage_vars.iter().map(|(k, v)| (k.as_str(), v.as_bytes())), null_when_empty);
 }
 
 fn body(out: &mut Vec<u8>, i: &Input) {
