@@ -123,6 +123,17 @@ fn string_map<'v>(out: &mut Vec<u8>, pairs: impl Iterator<Item = (&'v str, &'v [
     out.push(b',');
 }
 
+/// Writes `["a","b",...],`.
+fn string_array<'v>(out: &mut Vec<u8>, items: impl Iterator<Item = &'v [u8]>) {
+    out.push(b'[');
+    for v in items {
+        json::str(out, v);
+        out.push(b',');
+    }
+    close(out, b']');
+    out.push(b',');
+}
+
 fn path_parameters(out: &mut Vec<u8>, i: &Input, null_when_empty: bool) {
     let pairs = i.params.iter().zip(i.caps).map(|(n, &(a, b))| (n.as_str(), &i.buf[a as usize..b as usize]));
     string_map(out, pairs, null_when_empty);
@@ -187,13 +198,7 @@ pub fn v1(out: &mut Vec<u8>, i: &Input) {
     out.push(b'{');
     for (n, vs) in &headers {
         key_bytes(out, header_name(n));
-        out.push(b'[');
-        for v in vs {
-            json::str(out, v);
-            out.push(b',');
-        }
-        close(out, b']');
-        out.push(b',');
+        string_array(out, vs.iter().copied());
     }
     for (n, v) in gateway {
         key_bytes(out, n);
@@ -225,13 +230,7 @@ pub fn v1(out: &mut Vec<u8>, i: &Input) {
         out.push(b'{');
         for (n, vs) in &query {
             key_bytes(out, n);
-            out.push(b'[');
-            for v in vs {
-                json::str(out, v);
-                out.push(b',');
-            }
-            close(out, b']');
-            out.push(b',');
+            string_array(out, vs.iter().map(Vec::as_slice));
         }
         close(out, b'}');
         out.push(b',');
@@ -316,13 +315,7 @@ pub fn v2(out: &mut Vec<u8>, i: &Input) {
     }
     if !cookies.is_empty() {
         key(out, "cookies");
-        out.push(b'[');
-        for c in cookies {
-            json::str(out, c);
-            out.push(b',');
-        }
-        close(out, b']');
-        out.push(b',');
+        string_array(out, cookies.into_iter());
     }
     key(out, "headers");
     out.push(b'{');
