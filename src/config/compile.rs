@@ -14,17 +14,20 @@ use crate::policy::quota::{Period, Quota};
 use crate::policy::throttle::Bucket;
 use crate::route::trie::{parse_template, InsertError, Segment};
 use crate::route::Trie;
+use crate::upstream::balance::Group;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 use toml::Spanned;
 
 mod cache;
 mod functions;
+mod upstreams;
 use cache::compile_cache;
 use functions::{compile_api, compile_functions};
+use upstreams::{compile_groups, target_for};
 
 struct Ctx<'a> {
     file: &'a str,
@@ -188,6 +191,7 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
     }
 
     let mut upstreams: Vec<Upstream> = Vec::new();
+    let groups = compile_groups(&cx, &raw.upstreams, &mut upstreams)?;
     let functions = compile_functions(&cx, &raw.functions, &mut upstreams)?;
     let api = compile_api(&cx, &raw.api)?;
     let mut integrations = Vec::with_capacity(stages.len() * routes.len());
@@ -200,8 +204,7 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
                 &routes[ri].params,
                 stage,
                 staged,
-                &mut upstreams,
-                &functions,
+                &mut Backends { upstreams: &mut upstreams, groups: &groups, functions: &functions },
             )?;
             integrations.push(integ);
             integration_text.push(text);
@@ -239,6 +242,7 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         integrations,
         integration_text,
         upstreams,
+        groups,
         gateway,
         throttles,
         global_throttle,
@@ -509,14 +513,20 @@ fn compile_stages(cx: &Ctx, raw: Option<&BTreeMap<Spanned<String>, RawStage>>) -
     Ok(out)
 }
 
+/// What integrations can point at: upstreams (added to as URIs name new ones), groups, functions.
+struct Backends<'a> {
+    upstreams: &'a mut Vec<Upstream>,
+    groups: &'a [Group],
+    functions: &'a [Function],
+}
+
 fn compile_integration(
     cx: &Ctx,
     raw: &Spanned<RawIntegration>,
     params: &[String],
     stage: &Stage,
     staged: bool,
-    upstreams: &mut Vec<Upstream>,
-    functions: &[Function],
+    b: &mut Backends,
 ) -> Result<(Integration, String), ConfigError> {
     let i = raw.get_ref();
     let kind = i.kind.get_ref().as_str();
@@ -576,35 +586,16 @@ fn compile_integration(
                 uri::substitute_stage_variables(u.get_ref(), &stage.variables).map_err(|m| cx.err(span.clone(), m))?;
             let t = uri::parse(&resolved, params).map_err(|m| cx.err(span.clone(), in_stage(m)))?;
             let timeout = cx.range(&i.timeout_ms, 29_000, 50, 29_000, "timeout_ms")?;
-            let name = format!("{}:{}", t.authority.host, t.authority.port);
-            let idx = match upstreams.iter().position(|x| x.name == name) {
-                Some(p) => p,
-                None => {
-                    let addr = resolve(&t.authority).map_err(|m| cx.err(span.clone(), in_stage(m)))?;
-                    upstreams.push(Upstream {
-                        name: name.clone(),
-                        addr,
-                        host_header: t.authority.host_header().into_bytes().into(),
-                    });
-                    upstreams.len() - 1
-                }
-            };
+            let target =
+                target_for(&t.authority, b.groups, b.upstreams).map_err(|m| cx.err(span.clone(), in_stage(m)))?;
             let text = format!("http_proxy {resolved} (timeout {timeout} ms)");
-            Ok((
-                Integration::HttpProxy(Proxy {
-                    upstream: idx as u32,
-                    path: t.path,
-                    query: t.query,
-                    timeout: ms(timeout),
-                }),
-                text,
-            ))
+            Ok((Integration::HttpProxy(Proxy { target, path: t.path, query: t.query, timeout: ms(timeout) }), text))
         }
         "aws_proxy" => {
             only(&["function", "payload_format", "timeout_ms"])?;
             let f =
                 i.function.as_ref().ok_or_else(|| cx.err(raw.span(), "an aws_proxy integration needs a function"))?;
-            let function = functions.iter().position(|x| x.name == *f.get_ref()).ok_or_else(|| {
+            let function = b.functions.iter().position(|x| x.name == *f.get_ref()).ok_or_else(|| {
                 cx.err(f.span(), format!("unknown function '{}' (define it under [functions.NAME])", f.get_ref()))
             })?;
             let payload = match i.payload_format.as_ref().map(|p| p.get_ref().as_str()) {
@@ -641,17 +632,6 @@ fn head_writer(v: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
         }
     }
     W(v)
-}
-
-fn resolve(a: &uri::Authority) -> Result<SocketAddr, String> {
-    if let Ok(ip) = a.host.parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, a.port));
-    }
-    (a.host.as_str(), a.port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve upstream host '{}': {e}", a.host))?
-        .next()
-        .ok_or_else(|| format!("upstream host '{}' has no address", a.host))
 }
 
 /// Header names are RFC 9110 tokens; values may not contain CR, LF or NUL.

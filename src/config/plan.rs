@@ -9,6 +9,8 @@ use crate::policy::cache::CachePolicy;
 use crate::policy::cors::Cors;
 use crate::policy::throttle::Bucket;
 use crate::route::Trie;
+use crate::upstream::balance::Group;
+use crate::upstream::Addr;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -74,8 +76,15 @@ pub struct Mock {
     pub body: Box<[u8]>,
 }
 
+/// Where a proxied request goes: one upstream, or a group's pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    One(u32),
+    Group(u32),
+}
+
 pub struct Proxy {
-    pub upstream: u32,
+    pub target: Target,
     pub path: Vec<Piece>,
     pub query: Vec<Piece>,
     pub timeout: Duration,
@@ -123,7 +132,7 @@ pub struct Api {
 /// An upstream server, shared by every route whose URI names the same host and port.
 pub struct Upstream {
     pub name: String,
-    pub addr: SocketAddr,
+    pub addr: Addr,
     pub host_header: Box<[u8]>,
 }
 
@@ -142,6 +151,8 @@ pub struct Plan {
     /// Human-readable integration per slot, for `check` and logs.
     pub integration_text: Vec<String>,
     pub upstreams: Vec<Upstream>,
+    /// `[upstreams.NAME]` groups; their targets are entries of `upstreams`.
+    pub groups: Vec<Group>,
     pub gateway: Vec<Resolved>,
     /// Token bucket per (stage, route), same indexing as `integrations`.
     pub throttles: Vec<Option<Bucket>>,

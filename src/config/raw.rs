@@ -36,6 +36,22 @@ pub struct RawConfig {
     /// Lambda-style functions: invoke endpoints by name.
     #[serde(default)]
     pub functions: BTreeMap<Spanned<String>, Spanned<RawFunction>>,
+    /// Named upstream groups: several targets behind one name.
+    #[serde(default)]
+    pub upstreams: BTreeMap<Spanned<String>, Spanned<RawUpstreamGroup>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamGroup {
+    /// `host:port` or `unix:/path/to.sock`.
+    pub targets: Vec<Spanned<String>>,
+    pub balance: Option<Spanned<String>>,
+    /// `Host` header sent to the targets (default: the group's name).
+    pub host: Option<Spanned<String>>,
+    pub max_fails: Option<Spanned<u64>>,
+    pub eject_ms: Option<Spanned<u64>>,
+    pub eject_max_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]

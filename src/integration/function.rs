@@ -18,7 +18,6 @@ use crate::server::connection::{write_cors, Conn, Flow};
 use crate::server::worker::Worker;
 use crate::upstream::{self, UpConn};
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -199,7 +198,7 @@ async fn post(c: &mut Conn, w: &Worker, plan: &Plan, up: usize, path: &[u8], ev:
         let reused = pooled.is_some();
         let mut conn = match pooled.take() {
             Some(conn) => conn,
-            None => upstream::connect(upstream.addr, plan.upstream.connect_timeout)
+            None => upstream::connect(&upstream.addr, plan.upstream.connect_timeout)
                 .await
                 .map_err(|_| Kind::IntegrationFailure)?,
         };

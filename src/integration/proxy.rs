@@ -4,9 +4,10 @@
 //! re-framed, bounded buffers) -> read the response head (integration timeout) -> send
 //! the client head -> stream the body -> return the connection to the worker's pool.
 //! A reused pooled connection that fails before any response byte is retried once when
-//! the request is idempotent or its body was not yet sent.
+//! the request is idempotent or its body was not yet sent. With an upstream group, a target
+//! that refuses the connection is reported to the worker's balancer and the next one tried.
 
-use crate::config::plan::{Plan, Proxy, Upstream};
+use crate::config::plan::{Plan, Proxy, Target, Upstream};
 use crate::http::body::{write_chunk_header, Chunk, Decoder, Step};
 use crate::http::gateway_response::Kind;
 use crate::http::request::{BodyKind, Field, Head};
@@ -19,7 +20,6 @@ use crate::server::connection::{Conn, Flow};
 use crate::server::worker::Worker;
 use crate::upstream::{self, UpConn};
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,21 @@ enum Fail {
     Close,
 }
 
+/// The upstream a request goes to, and the group it was picked from.
+struct Pick {
+    target: u32,
+    group: Option<u32>,
+}
+
+impl Pick {
+    /// Reports a failed attempt to the balancer (groups only).
+    fn failed(&self, w: &Worker, plan: &Plan) {
+        if let Some(g) = self.group {
+            w.balancer.failed(&plan.groups[g as usize], self.target, Instant::now());
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub async fn forward(
     c: &mut Conn,
@@ -46,7 +61,31 @@ pub async fn forward(
     caps: &Captures,
     cap: Option<Capture<'_>>,
 ) -> Flow {
-    let upstream = &plan.upstreams[p.upstream as usize];
+    match p.target {
+        Target::One(t) => forward_to(c, w, plan, head, stage, p, caps, cap, &mut Pick { target: t, group: None }).await,
+        Target::Group(g) => {
+            let target = w.balancer.pick(&plan.groups[g as usize], g as usize, c.now, None);
+            let mut pick = Pick { target, group: Some(g) };
+            w.balancer.started(target);
+            let flow = forward_to(c, w, plan, head, stage, p, caps, cap, &mut pick).await;
+            w.balancer.finished(pick.target);
+            flow
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward_to(
+    c: &mut Conn,
+    w: &Worker,
+    plan: &Plan,
+    head: &Head,
+    stage: usize,
+    p: &Proxy,
+    caps: &Captures,
+    cap: Option<Capture<'_>>,
+    pick: &mut Pick,
+) -> Flow {
     let deadline = c.now + p.timeout;
     if let BodyKind::Length(n) = head.body {
         if n > plan.limits.max_body_bytes {
@@ -54,11 +93,11 @@ pub async fn forward(
         }
     }
     c.wbuf.clear();
-    write_upstream_head(c, head, p, upstream, caps);
+    write_upstream_head(c, head, p, &plan.upstreams[pick.target as usize], caps);
 
     let mut up: Option<UpConn> = None;
     let mut pos = head.len;
-    let streamed = match send_request(c, w, plan, head, p, deadline, &mut up, &mut pos).await {
+    let streamed = match send_request(c, w, plan, head, pick, deadline, &mut up, &mut pos).await {
         Ok(s) => s,
         Err(Fail::Gateway(k)) => return c.gateway_error(w, plan, head, Some(stage), k, true).await,
         Err(Fail::Close) => return Flow::Close,
@@ -75,11 +114,11 @@ pub async fn forward(
                 && (head.method.is_some_and(|m| m.is_idempotent()) || head.body == BodyKind::None) =>
         {
             drop(conn);
+            let addr = &plan.upstreams[pick.target as usize].addr;
             let retried = async {
-                let mut fresh =
-                    upstream::connect(upstream.addr, plan.upstream.connect_timeout.min(remaining(deadline)))
-                        .await
-                        .map_err(|_| ReadErr::Empty)?;
+                let mut fresh = upstream::connect(addr, plan.upstream.connect_timeout.min(remaining(deadline)))
+                    .await
+                    .map_err(|_| ReadErr::Empty)?;
                 let buf = std::mem::take(&mut c.wbuf);
                 let (res, buf) = fresh.stream.write_all(buf).await;
                 c.wbuf = buf;
@@ -93,17 +132,28 @@ pub async fn forward(
                     r
                 }
                 Ok(Err(ReadErr::Timeout)) | Err(_) => {
-                    return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationTimeout, true).await
+                    pick.failed(w, plan);
+                    return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationTimeout, true).await;
                 }
-                Ok(Err(_)) => return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, true).await,
+                Ok(Err(_)) => {
+                    pick.failed(w, plan);
+                    return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, true).await;
+                }
             }
         }
         Err(ReadErr::Timeout) => {
-            return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationTimeout, true).await
+            pick.failed(w, plan);
+            return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationTimeout, true).await;
         }
-        Err(_) => return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, !c.body_done).await,
+        Err(_) => {
+            pick.failed(w, plan);
+            return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, !c.body_done).await;
+        }
     };
-    relay_response(c, w, plan, head, p, p.upstream as usize, conn, resp, cap).await
+    if pick.group.is_some() {
+        w.balancer.succeeded(pick.target);
+    }
+    relay_response(c, w, plan, head, p, pick.target as usize, conn, resp, cap).await
 }
 
 fn remaining(deadline: Instant) -> Duration {
@@ -202,7 +252,7 @@ async fn send_request(
     w: &Worker,
     plan: &Plan,
     head: &Head,
-    p: &Proxy,
+    pick: &mut Pick,
     deadline: Instant,
     up: &mut Option<UpConn>,
     pos: &mut usize,
@@ -239,13 +289,13 @@ async fn send_request(
                         c.wbuf.extend_from_slice(b"\r\n");
                     }
                     if c.wbuf.len() >= FLUSH_AT {
-                        send(c, w, plan, p, deadline, up, streamed, false).await?;
+                        send(c, w, plan, pick, deadline, up, streamed, false).await?;
                         streamed = true;
                     }
                 }
                 Step::NeedMore => {
                     if !c.wbuf.is_empty() {
-                        send(c, w, plan, p, deadline, up, streamed, false).await?;
+                        send(c, w, plan, pick, deadline, up, streamed, false).await?;
                         streamed = true;
                     }
                     if head.expect_continue && !sent_continue {
@@ -269,7 +319,7 @@ async fn send_request(
         }
     }
     // The final write keeps its bytes in `c.wbuf`: a stale-connection retry resends them.
-    send(c, w, plan, p, deadline, up, streamed, true).await?;
+    send(c, w, plan, pick, deadline, up, streamed, true).await?;
     Ok(streamed)
 }
 
@@ -281,27 +331,43 @@ async fn send(
     c: &mut Conn,
     w: &Worker,
     plan: &Plan,
-    p: &Proxy,
+    pick: &mut Pick,
     deadline: Instant,
     up: &mut Option<UpConn>,
     streamed: bool,
     keep: bool,
 ) -> Result<(), Fail> {
-    let upstream = &plan.upstreams[p.upstream as usize];
     let mut fresh_tried = false;
+    // Targets of the group tried so far (a refused connect moves on to the next one).
+    let mut tried = 1;
     loop {
         if up.is_none() {
-            *up = match w.pool.take(p.upstream as usize, c.now) {
+            *up = match w.pool.take(pick.target as usize, c.now) {
                 Some(conn) => Some(conn),
                 None => {
                     fresh_tried = true;
                     let t = plan.upstream.connect_timeout.min(remaining(deadline));
-                    match upstream::connect(upstream.addr, t).await {
+                    match upstream::connect(&plan.upstreams[pick.target as usize].addr, t).await {
                         Ok(conn) => Some(conn),
-                        Err(e) if e.kind() == io::ErrorKind::TimedOut && remaining(deadline).is_zero() => {
-                            return Err(Fail::Gateway(Kind::IntegrationTimeout))
+                        Err(e) => {
+                            pick.failed(w, plan);
+                            if e.kind() == io::ErrorKind::TimedOut && remaining(deadline).is_zero() {
+                                return Err(Fail::Gateway(Kind::IntegrationTimeout));
+                            }
+                            match pick.group {
+                                Some(g) if !streamed && tried < plan.groups[g as usize].targets.len() => {
+                                    tried += 1;
+                                    let next =
+                                        w.balancer.pick(&plan.groups[g as usize], g as usize, c.now, Some(pick.target));
+                                    w.balancer.finished(pick.target);
+                                    w.balancer.started(next);
+                                    pick.target = next;
+                                    fresh_tried = false;
+                                    continue;
+                                }
+                                _ => return Err(Fail::Gateway(Kind::IntegrationFailure)),
+                            }
                         }
-                        Err(_) => return Err(Fail::Gateway(Kind::IntegrationFailure)),
                     }
                 }
             };
@@ -332,11 +398,11 @@ async fn send(
                     // Stale pooled connection: go around once with a new one.
                     fresh_tried = true;
                     let t = plan.upstream.connect_timeout.min(remaining(deadline));
-                    *up = Some(
-                        upstream::connect(upstream.addr, t)
-                            .await
-                            .map_err(|_| Fail::Gateway(Kind::IntegrationFailure))?,
-                    );
+                    *up =
+                        Some(upstream::connect(&plan.upstreams[pick.target as usize].addr, t).await.map_err(|_| {
+                            pick.failed(w, plan);
+                            Fail::Gateway(Kind::IntegrationFailure)
+                        })?);
                     continue;
                 }
                 return Err(Fail::Gateway(Kind::IntegrationFailure));

@@ -1,4 +1,5 @@
-//! Integration URI templates: `http://${stageVariables.host}/base/{proxy}?x={id}`.
+//! Integration URI templates: `http://${stageVariables.host}/base/{proxy}?x={id}`, or a
+//! private backend on a Unix socket: `unix:/run/app.sock:/base/{proxy}`.
 //!
 //! Stage variables are resolved at compile time (one target per stage); `{param}`
 //! placeholders become pieces rendered per request straight into the output buffer.
@@ -18,16 +19,28 @@ pub enum Piece {
 pub struct Authority {
     pub host: String,
     pub port: u16,
+    /// `unix:/path`: the socket path (then `host` is "localhost" and `port` unused).
+    pub unix: Option<String>,
+    /// The port was written in the URI (a bare name can refer to an upstream group).
+    pub explicit_port: bool,
 }
 
 impl Authority {
     /// Value for the `Host` header: the port is omitted when it is the scheme default.
     pub fn host_header(&self) -> String {
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == 80 {
+        if self.port == 80 || self.unix.is_some() {
             host
         } else {
             format!("{host}:{}", self.port)
+        }
+    }
+
+    /// A stable name for the upstream: `host:port` or `unix:/path`.
+    pub fn name(&self) -> String {
+        match &self.unix {
+            Some(p) => format!("unix:{p}"),
+            None => format!("{}:{}", self.host, self.port),
         }
     }
 }
@@ -63,16 +76,26 @@ pub fn substitute_stage_variables(uri: &str, vars: &BTreeMap<String, String>) ->
 
 /// Parses a stage-resolved URI. `params` are the route's path parameter names in order.
 pub fn parse(uri: &str, params: &[String]) -> Result<UriTemplate, String> {
-    let rest = if let Some(r) = uri.strip_prefix("http://") {
-        r
+    let (authority, target) = if let Some(r) = uri.strip_prefix("unix:") {
+        // The socket path ends at the first ":/" or ":?"; the request target follows.
+        let end = r.find(":/").or_else(|| r.find(":?")).unwrap_or(r.len());
+        let socket = &r[..end];
+        if !socket.starts_with('/') || socket.len() < 2 {
+            return Err(format!("'{uri}': write unix:/absolute/socket/path:/request/path"));
+        }
+        if socket.contains(['{', '}', '?', '#']) || socket.bytes().any(|b| b < b' ') {
+            return Err(format!("invalid unix socket path '{socket}'"));
+        }
+        let a = Authority { host: "localhost".into(), port: 0, unix: Some(socket.into()), explicit_port: false };
+        (a, r.get(end + 1..).unwrap_or(""))
+    } else if let Some(r) = uri.strip_prefix("http://") {
+        let auth_end = r.find(['/', '?']).unwrap_or(r.len());
+        (parse_authority(&r[..auth_end])?, &r[auth_end..])
     } else if uri.starts_with("https://") {
         return Err("https:// integration URIs are not supported yet; use http://".into());
     } else {
-        return Err(format!("integration uri '{uri}' must start with http://"));
+        return Err(format!("integration uri '{uri}' must start with http:// or unix:/"));
     };
-    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = parse_authority(&rest[..auth_end])?;
-    let target = &rest[auth_end..];
     let (path, query) = match target.find('?') {
         Some(q) => (&target[..q], &target[q + 1..]),
         None => (target, ""),
@@ -107,6 +130,7 @@ fn parse_authority(a: &str) -> Result<Authority, String> {
     if host.contains(['{', '}']) {
         return Err("path parameters cannot be used in the uri host".into());
     }
+    let explicit_port = port.is_some();
     let port = match port {
         None => 80,
         Some(p) => p.parse::<u32>().map_err(|_| format!("invalid port '{p}' in integration uri"))?,
@@ -114,7 +138,7 @@ fn parse_authority(a: &str) -> Result<Authority, String> {
     if !(port == 80 || port == 443 || (1024..=65535).contains(&port)) {
         return Err(format!("port {port} is not allowed in an integration uri (allowed: 80, 443, 1024-65535)"));
     }
-    Ok(Authority { host: host.to_string(), port: port as u16 })
+    Ok(Authority { host: host.to_string(), port: port as u16, unix: None, explicit_port })
 }
 
 fn pieces(s: &str, params: &[String]) -> Result<Vec<Piece>, String> {
@@ -185,7 +209,8 @@ mod tests {
     fn parses_and_renders() {
         let params = vec!["proxy".to_string()];
         let t = parse("http://127.0.0.1:9000/petstore/{proxy}", &params).unwrap();
-        assert_eq!(t.authority, Authority { host: "127.0.0.1".into(), port: 9000 });
+        assert_eq!((t.authority.host.as_str(), t.authority.port), ("127.0.0.1", 9000));
+        assert!(t.authority.explicit_port && t.authority.unix.is_none());
         assert_eq!(t.authority.host_header(), "127.0.0.1:9000");
         let path = b"/pets/1/toys";
         let mut out = Vec::new();
@@ -214,5 +239,20 @@ mod tests {
         assert!(parse("http://h/{nope}", &[]).unwrap_err().contains("no path parameters"));
         assert!(parse("http:///x", &[]).is_err());
         assert_eq!(parse("http://[::1]:8080/", &[]).unwrap().authority.host_header(), "[::1]:8080");
+        assert!(parse("unix:relative.sock:/x", &[]).is_err());
+        assert!(parse("unix:/:/x", &[]).is_err());
+    }
+
+    #[test]
+    fn unix_socket_uris() {
+        let params = vec!["proxy".to_string()];
+        let t = parse("unix:/run/app.sock:/petstore/{proxy}?v=1", &params).unwrap();
+        assert_eq!(t.authority.unix.as_deref(), Some("/run/app.sock"));
+        assert_eq!(t.authority.host_header(), "localhost");
+        assert_eq!(t.authority.name(), "unix:/run/app.sock");
+        assert_eq!(t.path.len(), 2);
+        assert_eq!(t.query, vec![Piece::Lit(b"v=1"[..].into())]);
+        let bare = parse("unix:/run/app.sock", &[]).unwrap();
+        assert_eq!(bare.path, vec![Piece::Lit(b"/"[..].into())]);
     }
 }

@@ -6,6 +6,7 @@ use super::{connection, shutdown};
 use crate::config::plan::{Driver, Plan};
 use crate::http::write::{DateCache, RequestIds};
 use crate::policy::cache_store::Store;
+use crate::upstream::balance::Balancer;
 use crate::upstream::Pool;
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 use std::cell::Cell;
@@ -18,6 +19,8 @@ pub struct Worker {
     pub id: usize,
     pub plan: Arc<Plan>,
     pub pool: Pool,
+    /// Health and rotation of upstream group targets, as this worker sees them.
+    pub balancer: Balancer,
     pub ids: RequestIds,
     pub date: DateCache,
     /// The box-wide response cache (shared by every worker).
@@ -114,6 +117,7 @@ async fn main(
     let w = Rc::new(Worker {
         id,
         pool: Pool::new(plan.upstreams.len(), plan.upstream.pool_max_idle, plan.upstream.pool_idle_timeout),
+        balancer: Balancer::new(plan.upstreams.len(), plan.groups.len()),
         plan,
         ids: RequestIds::new(seed),
         date: DateCache::default(),

@@ -1,20 +1,81 @@
-//! Upstream side: connection pools and connecting.
+//! Upstream side: addresses (TCP or Unix socket), connecting, per-worker pools and the
+//! choice of a target within an upstream group.
 
+pub mod balance;
 pub mod pool;
 
 pub use pool::{Pool, UpConn};
 
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::{TcpStream, UnixStream};
+use monoio::BufResult;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+/// Where an upstream listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addr {
+    Tcp(SocketAddr),
+    /// A private backend on a Unix domain socket.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Tcp(a) => write!(f, "{a}"),
+            Addr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// An upstream connection's socket.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    #[inline]
+    pub async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Tcp(s) => s.read(buf).await,
+            Stream::Unix(s) => s.read(buf).await,
+        }
+    }
+
+    #[inline]
+    pub async fn write_all<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            Stream::Tcp(s) => s.write_all(buf).await,
+            Stream::Unix(s) => s.write_all(buf).await,
+        }
+    }
+}
+
 /// Opens a new upstream connection within `timeout`.
-pub async fn connect(addr: SocketAddr, timeout: Duration) -> std::io::Result<UpConn> {
+pub async fn connect(addr: &Addr, timeout: Duration) -> std::io::Result<UpConn> {
     // monoio 0.2.4 can leak the fd if a connect that already completed is dropped by the
     // timeout; that needs the timer and the completion to race, and only on this error path.
-    let stream = match monoio::time::timeout(timeout, monoio::net::TcpStream::connect_addr(addr)).await {
-        Ok(s) => s?,
-        Err(_) => return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")),
+    let stream = match addr {
+        Addr::Tcp(a) => match monoio::time::timeout(timeout, TcpStream::connect_addr(*a)).await {
+            Ok(s) => {
+                let s = s?;
+                let _ = s.set_nodelay(true);
+                Stream::Tcp(s)
+            }
+            Err(_) => return Err(timed_out()),
+        },
+        Addr::Unix(p) => match monoio::time::timeout(timeout, UnixStream::connect(p)).await {
+            Ok(s) => Stream::Unix(s?),
+            Err(_) => return Err(timed_out()),
+        },
     };
-    let _ = stream.set_nodelay(true);
     Ok(UpConn::new(stream))
+}
+
+fn timed_out() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
 }

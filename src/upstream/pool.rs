@@ -1,7 +1,7 @@
 //! Per-worker keep-alive pools of upstream connections, one LIFO stack per upstream.
 //! Owned by one worker thread: no locks, no sharing. Touches only sockets it holds.
 
-use monoio::net::TcpStream;
+use super::Stream;
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 pub const UPSTREAM_BUF: usize = 32 * 1024;
 
 pub struct UpConn {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Bytes read from the upstream; empty whenever the connection is idle.
     pub buf: Vec<u8>,
     /// Served a request before (a failure may be a stale keep-alive race).
@@ -18,7 +18,7 @@ pub struct UpConn {
 }
 
 impl UpConn {
-    pub fn new(stream: TcpStream) -> UpConn {
+    pub fn new(stream: Stream) -> UpConn {
         UpConn { stream, buf: Vec::with_capacity(UPSTREAM_BUF), reused: false, idle_since: Instant::now() }
     }
 }

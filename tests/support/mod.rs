@@ -62,6 +62,11 @@ pub fn free_port() -> u16 {
 
 static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
+/// A fresh path in the temp dir (nothing is created).
+pub fn temp_path(prefix: &str, ext: &str) -> PathBuf {
+    unique_name(prefix, ext)
+}
+
 fn unique_name(prefix: &str, ext: &str) -> PathBuf {
     let n = UNIQUE.fetch_add(1, Ordering::SeqCst);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);

@@ -172,6 +172,8 @@ struct UpState {
 pub struct Upstream {
     addr: SocketAddr,
     st: Arc<UpState>,
+    /// Socket path when the server listens on a Unix domain socket.
+    unix: Option<std::path::PathBuf>,
 }
 
 impl Upstream {
@@ -181,15 +183,7 @@ impl Upstream {
     {
         let listener = TcpListener::bind("127.0.0.1:0").expect("upstream bind");
         let addr = listener.local_addr().unwrap();
-        let st = Arc::new(UpState {
-            requests: Mutex::new(Vec::new()),
-            cv: Condvar::new(),
-            conns: AtomicUsize::new(0),
-            closed: AtomicUsize::new(0),
-            stop: AtomicBool::new(false),
-            handler: Arc::new(handler),
-            partial: Mutex::new(Vec::new()),
-        });
+        let st = Self::state(handler);
         let st2 = st.clone();
         thread::spawn(move || {
             for s in listener.incoming() {
@@ -197,15 +191,59 @@ impl Upstream {
                     break;
                 }
                 let Ok(s) = s else { continue };
-                let id = st2.conns.fetch_add(1, Ordering::SeqCst);
-                let st3 = st2.clone();
-                thread::spawn(move || {
-                    serve_conn(s, id, &st3);
-                    st3.closed.fetch_add(1, Ordering::SeqCst);
-                });
+                Self::spawn_conn(s, &st2);
             }
         });
-        Upstream { addr, st }
+        Upstream { addr, st, unix: None }
+    }
+
+    /// The same server on a Unix domain socket at `path` (a private backend).
+    pub fn start_unix<F>(path: &std::path::Path, handler: F) -> Upstream
+    where
+        F: Fn(&Req) -> Reply + Send + Sync + 'static,
+    {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let _ = std::fs::remove_file(path);
+        let listener = std::os::unix::net::UnixListener::bind(path).expect("unix upstream bind");
+        let st = Self::state(handler);
+        let st2 = st.clone();
+        thread::spawn(move || {
+            for s in listener.incoming() {
+                if st2.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(s) = s else { continue };
+                // std has no stream type over both families; every call the server makes
+                // (read, write, shutdown, timeouts) is the same syscall on a Unix socket.
+                let s = unsafe { TcpStream::from_raw_fd(s.into_raw_fd()) };
+                Self::spawn_conn(s, &st2);
+            }
+        });
+        Upstream { addr: SocketAddr::from(([0, 0, 0, 0], 0)), st, unix: Some(path.to_path_buf()) }
+    }
+
+    fn spawn_conn(s: TcpStream, st: &Arc<UpState>) {
+        let id = st.conns.fetch_add(1, Ordering::SeqCst);
+        let st3 = st.clone();
+        thread::spawn(move || {
+            serve_conn(s, id, &st3);
+            st3.closed.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+
+    fn state<F>(handler: F) -> Arc<UpState>
+    where
+        F: Fn(&Req) -> Reply + Send + Sync + 'static,
+    {
+        Arc::new(UpState {
+            requests: Mutex::new(Vec::new()),
+            cv: Condvar::new(),
+            conns: AtomicUsize::new(0),
+            closed: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            handler: Arc::new(handler),
+            partial: Mutex::new(Vec::new()),
+        })
     }
 
     /// Always answer 200 with this body (Content-Length framed).
@@ -269,7 +307,15 @@ impl Drop for Upstream {
     fn drop(&mut self) {
         self.st.stop.store(true, Ordering::SeqCst);
         // unblock accept()
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        match &self.unix {
+            Some(p) => {
+                let _ = std::os::unix::net::UnixStream::connect(p);
+                let _ = std::fs::remove_file(p);
+            }
+            None => {
+                let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+            }
+        }
     }
 }
 

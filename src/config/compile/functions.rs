@@ -1,5 +1,6 @@
 //! Compiles `[functions.NAME]` (invoke endpoints, registered as upstreams) and `[api]`.
 
+use super::upstreams::{parse_target, upstream_index};
 use super::*;
 
 pub(super) fn compile_api(cx: &Ctx, a: &RawApi) -> Result<Api, ConfigError> {
@@ -43,22 +44,9 @@ pub(super) fn compile_functions(
         }
         let mut endpoints = Vec::new();
         for e in &fr.endpoints {
-            let text = e.get_ref().strip_prefix("http://").unwrap_or(e.get_ref()).trim_end_matches('/');
-            let t = uri::parse(&format!("http://{text}/"), &[]).map_err(|m| cx.err(e.span(), m))?;
-            let uname = format!("{}:{}", t.authority.host, t.authority.port);
-            let idx = match upstreams.iter().position(|x| x.name == uname) {
-                Some(p) => p,
-                None => {
-                    let addr = resolve(&t.authority).map_err(|m| cx.err(e.span(), m))?;
-                    upstreams.push(Upstream {
-                        name: uname,
-                        addr,
-                        host_header: t.authority.host_header().into_bytes().into(),
-                    });
-                    upstreams.len() - 1
-                }
-            };
-            endpoints.push(idx as u32);
+            let a = parse_target(e.get_ref()).map_err(|m| cx.err(e.span(), m))?;
+            let idx = upstream_index(&a, None, upstreams).map_err(|m| cx.err(e.span(), m))?;
+            endpoints.push(idx);
         }
         let invoke_path = match &fr.invoke_path {
             None => "/2015-03-31/functions/function/invocations".to_string(),
