@@ -5,5 +5,6 @@ pub mod api_key;
 pub mod cache;
 pub mod cache_store;
 pub mod cors;
+pub mod json_schema;
 pub mod quota;
 pub mod throttle;
