@@ -730,6 +730,11 @@ mod tests {
         let function = compile("function.toml", include_str!("../../conf/examples/function.toml")).unwrap();
         assert_eq!(function.functions.len(), 1);
         assert!(matches!(function.integration(0, 0), Integration::Function(_)));
+        let private = compile("private.toml", include_str!("../../conf/examples/private.toml")).unwrap();
+        assert_eq!(private.groups.len(), 1);
+        assert_eq!(private.groups[0].targets.len(), 3);
+        assert!(matches!(private.integration(0, 0), Integration::HttpProxy(Proxy { target: Target::Group(0), .. })));
+        assert!(matches!(private.integration(0, 2), Integration::HttpProxy(Proxy { target: Target::One(3), .. })));
     }
 
     #[test]
