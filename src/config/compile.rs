@@ -25,9 +25,11 @@ use toml::Spanned;
 mod cache;
 mod functions;
 mod upstreams;
+mod validation;
 use cache::compile_cache;
 use functions::{compile_api, compile_functions};
 use upstreams::{compile_groups, target_for};
+use validation::{compile_models, compile_validation};
 
 struct Ctx<'a> {
     file: &'a str,
@@ -72,6 +74,7 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
     let staged = raw.stages.is_some();
     let stages = compile_stages(&cx, raw.stages.as_ref())?;
 
+    let (model_names, models) = compile_models(&cx, &raw.models)?;
     let mut trie = Trie::default();
     let mut routes = Vec::with_capacity(raw.routes.len());
     for (i, r) in raw.routes.iter().enumerate() {
@@ -115,7 +118,17 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
                 format!("path parameter {{{new}}} conflicts with {{{existing}}} at the same position in another route"),
             ),
         })?;
-        routes.push(Route { path: r.path.get_ref().clone(), method, params, api_key_required: r.api_key_required });
+        let validation = match &r.validate {
+            Some(v) => Some(Box::new(compile_validation(&cx, v, &params, &model_names)?)),
+            None => None,
+        };
+        routes.push(Route {
+            path: r.path.get_ref().clone(),
+            method,
+            params,
+            api_key_required: r.api_key_required,
+            validation,
+        });
     }
 
     let mut throttles = Vec::with_capacity(stages.len() * routes.len());
@@ -254,6 +267,8 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         api,
         functions,
         cache_policies,
+        models,
+        model_names,
     })
 }
 

@@ -7,7 +7,9 @@ use crate::integration::uri::Piece;
 use crate::policy::api_key::ApiKeys;
 use crate::policy::cache::CachePolicy;
 use crate::policy::cors::Cors;
+use crate::policy::json_schema::Schema;
 use crate::policy::throttle::Bucket;
+use crate::policy::validate::Validation;
 use crate::route::Trie;
 use crate::upstream::balance::Group;
 use crate::upstream::Addr;
@@ -67,6 +69,8 @@ pub struct Route {
     pub params: Vec<String>,
     /// Callers must present an API key of a usage plan that covers the stage.
     pub api_key_required: bool,
+    /// Request validation (required parameters, body model).
+    pub validation: Option<Box<Validation>>,
 }
 
 /// A mock response: everything but `Date`, the request id and `Connection` is prebuilt.
@@ -169,6 +173,9 @@ pub struct Plan {
     pub functions: Vec<Function>,
     /// Response caching per (stage, route), same indexing as `integrations`.
     pub cache_policies: Vec<Option<Box<CachePolicy>>>,
+    /// `[models]`, compiled; routes refer to them by index.
+    pub models: Vec<Schema>,
+    pub model_names: Vec<String>,
 }
 
 /// The box-wide cache store's bounds (`[cache]`).
@@ -229,6 +236,13 @@ impl Plan {
                 }
                 if let Some(c) = &self.cache_policies[slot] {
                     integration.push_str(&format!(" [cache {}s]", c.ttl_s));
+                }
+                if let Some(v) = &r.validation {
+                    integration.push_str(&format!(" [validate {} params", v.required.len()));
+                    if v.validates_body() {
+                        integration.push_str(", body");
+                    }
+                    integration.push(']');
                 }
                 rows.push([stage_name, r.method.as_str().into(), r.path.clone(), integration]);
             }

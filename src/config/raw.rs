@@ -39,6 +39,27 @@ pub struct RawConfig {
     /// Named upstream groups: several targets behind one name.
     #[serde(default)]
     pub upstreams: BTreeMap<Spanned<String>, Spanned<RawUpstreamGroup>>,
+    /// Request body models: JSON Schema (draft 4), as JSON text or a TOML table.
+    #[serde(default)]
+    pub models: BTreeMap<Spanned<String>, Spanned<serde_json::Value>>,
+}
+
+/// `validate = { required = [...], body = "Model" | { "type" = "Model" } }` on a route.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawValidate {
+    #[serde(default)]
+    pub required: Vec<Spanned<String>>,
+    pub body: Option<Spanned<RawBodyModels>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum RawBodyModels {
+    /// One model for every content type.
+    One(String),
+    /// Model per content type; `$default` for the others.
+    ByType(BTreeMap<String, String>),
 }
 
 #[derive(Deserialize)]
@@ -226,6 +247,8 @@ pub struct RawRoute {
     pub api_key_required: bool,
     pub cors: Option<Spanned<RawCors>>,
     pub cache: Option<Spanned<RawCache>>,
+    /// Request validation: required parameters and a body model.
+    pub validate: Option<Spanned<RawValidate>>,
 }
 
 #[derive(Deserialize)]

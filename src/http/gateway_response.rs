@@ -161,6 +161,8 @@ pub enum Piece {
     /// `$context.error.messageString`: the message as a JSON string, quotes included.
     MessageString,
     Message,
+    /// `$context.error.validationErrorString`: details of a failed body validation.
+    ValidationErrorString,
     ResponseType,
     RequestId,
     Stage,
@@ -196,6 +198,7 @@ pub fn compile_template(t: &str) -> Result<Vec<Piece>, String> {
         let piece = match name {
             "context.error.messageString" => Piece::MessageString,
             "context.error.message" => Piece::Message,
+            "context.error.validationErrorString" => Piece::ValidationErrorString,
             "context.error.responseType" => Piece::ResponseType,
             "context.requestId" | "context.extendedRequestId" => Piece::RequestId,
             "context.stage" => Piece::Stage,
@@ -248,6 +251,9 @@ pub struct Context<'a> {
     pub path: &'a str,
     pub source_ip: &'a str,
     pub stage_variable: &'a dyn Fn(&str) -> Option<&'a str>,
+    /// Replaces the type's message when set (e.g. the missing parameters).
+    pub message: Option<&'a str>,
+    pub validation_error: &'a str,
 }
 
 impl Resolved {
@@ -255,8 +261,15 @@ impl Resolved {
         for p in &self.body {
             match p {
                 Piece::Lit(s) => out.extend_from_slice(s.as_bytes()),
-                Piece::MessageString => json_string(out, self.message),
-                Piece::Message => out.extend_from_slice(self.message.as_bytes()),
+                Piece::MessageString => json_string(out, ctx.message.unwrap_or(self.message)),
+                Piece::Message => out.extend_from_slice(ctx.message.unwrap_or(self.message).as_bytes()),
+                Piece::ValidationErrorString => {
+                    // Escaped for use inside a JSON string, as templates quote it.
+                    let start = out.len();
+                    json_string(out, ctx.validation_error);
+                    out.remove(start);
+                    out.pop();
+                }
                 Piece::ResponseType => out.extend_from_slice(self.name.as_bytes()),
                 Piece::RequestId => out.extend_from_slice(ctx.request_id.as_bytes()),
                 Piece::Stage => out.extend_from_slice(ctx.stage.as_bytes()),
@@ -367,6 +380,8 @@ mod tests {
             path: "/x",
             source_ip: "127.0.0.1",
             stage_variable: &sv,
+            message: None,
+            validation_error: "",
         };
         let mut out = Vec::new();
         r.render_body(&ctx, &mut out);

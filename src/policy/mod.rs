@@ -8,3 +8,4 @@ pub mod cors;
 pub mod json_schema;
 pub mod quota;
 pub mod throttle;
+pub mod validate;

@@ -61,6 +61,11 @@ pub struct Conn {
     pub resp_extra: Vec<u8>,
     /// The current request's cache key (reused buffer).
     pub cache_key: Vec<u8>,
+    /// Message for the next gateway response instead of its type's (e.g. which parameters
+    /// are missing); empty: the type's own.
+    pub error_message: String,
+    /// `$context.error.validationErrorString` for the next gateway response.
+    pub validation_error: String,
     busy: bool,
 }
 
@@ -83,6 +88,8 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_por
         origin: Vec::new(),
         resp_extra: Vec::new(),
         cache_key: Vec::new(),
+        error_message: String::new(),
+        validation_error: String::new(),
         busy: false,
     };
     c.run(&w, &plan).await;
@@ -168,6 +175,13 @@ impl Conn {
         };
         if let Err(refused) = self.policies(plan, stage, route) {
             return self.gateway_error(w, plan, head, Some(stage), refused, false).await;
+        }
+        if let Some(v) = plan.routes[route as usize].validation.as_deref() {
+            match self.validate(plan, head, v, caps).await {
+                Ok(()) => {}
+                Err(Some(kind)) => return self.gateway_error(w, plan, head, Some(stage), kind, false).await,
+                Err(None) => return Flow::Close,
+            }
         }
         self.integrate(w, plan, head, stage, route, caps).await
     }
@@ -383,6 +397,55 @@ impl Conn {
                     self.body_done = true;
                     return Ok(body);
                 }
+            }
+        }
+    }
+
+    /// Reads the whole request body into `rbuf` after the head, framing and all, without
+    /// consuming it: the integration then reads it as if it had just arrived. Returns where
+    /// it ends in `rbuf`. Err as for `read_body`.
+    pub async fn buffer_body(&mut self, head: &Head, plan: &Plan) -> Result<usize, Option<Kind>> {
+        use crate::http::body::{Chunk, Decoder, Step};
+        let max = plan.limits.max_body_bytes;
+        let mut dec = match head.body {
+            BodyKind::None => return Ok(head.len),
+            BodyKind::Length(n) if n > max => return Err(Some(Kind::RequestTooLarge)),
+            BodyKind::Length(n) => Decoder::Length(n),
+            BodyKind::Chunked => Decoder::Chunked(Chunk::Size),
+        };
+        // Chunk framing may add to the payload; bound the buffer all the same.
+        let cap = head.len.saturating_add((max as usize).saturating_mul(2)).saturating_add(64 * 1024);
+        let mut scan = head.len;
+        let mut total = 0u64;
+        let mut sent_continue = false;
+        loop {
+            let (used, step) = dec.step(&self.rbuf[scan..]).map_err(|_| Some(Kind::BadRequestBody))?;
+            scan += used;
+            match step {
+                Step::Data(r) => {
+                    total += r.len() as u64;
+                    if total > max {
+                        return Err(Some(Kind::RequestTooLarge));
+                    }
+                }
+                Step::NeedMore => {
+                    if head.expect_continue && !sent_continue {
+                        sent_continue = true;
+                        self.wbuf.clear();
+                        self.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        self.flush(plan.limits.idle_timeout).await.map_err(|_| None)?;
+                    }
+                    if self.rbuf.len() >= cap {
+                        return Err(Some(Kind::RequestTooLarge));
+                    }
+                    // Nothing past the head counts as consumed: `fill` keeps it all.
+                    let mut pos = head.len;
+                    match self.fill(&mut pos, plan.limits.idle_timeout, cap).await {
+                        Ok(n) if n > 0 => {}
+                        _ => return Err(None),
+                    }
+                }
+                Step::Done => return Ok(scan),
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod listener;
 pub mod respond;
 pub mod shutdown;
 pub mod state;
+pub mod validation;
 pub mod worker;
 
 use crate::config::Plan;

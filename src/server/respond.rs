@@ -36,9 +36,13 @@ impl Conn {
                 path,
                 source_ip: &self.peer_ip,
                 stage_variable: &lookup,
+                message: (!self.error_message.is_empty()).then_some(self.error_message.as_str()),
+                validation_error: &self.validation_error,
             };
             r.render_body(&ctx, &mut body);
         }
+        self.error_message.clear();
+        self.validation_error.clear();
         let close = close || !head.keep_alive || w.shutting_down() || !self.discard_body(head, plan).await;
         let out = &mut self.wbuf;
         out.clear();
