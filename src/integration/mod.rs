@@ -7,4 +7,5 @@ pub mod function_result;
 pub mod json;
 pub mod mock;
 pub mod proxy;
+pub mod template;
 pub mod uri;
