@@ -9,15 +9,13 @@
 
 use super::{function_event as event, function_result as result};
 use crate::config::plan::{Function, FunctionCall, PayloadFormat, Plan};
-use crate::http::body::{Decoder, Step};
 use crate::http::gateway_response::Kind;
 use crate::http::request::Head;
 use crate::http::write::{put_u64, status_line};
 use crate::route::Captures;
 use crate::server::connection::{write_cors, Conn, Flow};
 use crate::server::worker::Worker;
-use crate::upstream::{self, UpConn};
-use monoio::buf::IoBufMut;
+use crate::upstream::exchange::exchange;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -180,8 +178,8 @@ async fn take_endpoint(f: &Function, deadline: Instant) -> Result<Slot<'_>, Kind
     }
 }
 
-/// POSTs the event and returns the answer's body. A pooled connection that fails before
-/// any answer byte is replaced once (the endpoint never saw the invocation).
+/// POSTs the event and returns the answer's body. A function error (`X-Amz-Function-Error`)
+/// or a non-2xx invoke status is an error.
 async fn post(c: &mut Conn, w: &Worker, plan: &Plan, up: usize, path: &[u8], ev: &[u8]) -> Result<Vec<u8>, Kind> {
     let upstream = &plan.upstreams[up];
     let mut req = Vec::with_capacity(ev.len() + 256);
@@ -193,113 +191,14 @@ async fn post(c: &mut Conn, w: &Worker, plan: &Plan, up: usize, path: &[u8], ev:
     put_u64(&mut req, ev.len() as u64);
     req.extend_from_slice(b"\r\n\r\n");
     req.extend_from_slice(ev);
-    let mut pooled = w.pool.take(up, c.now);
-    loop {
-        let reused = pooled.is_some();
-        let mut conn = match pooled.take() {
-            Some(conn) => conn,
-            None => upstream::connect(&upstream.addr, plan.upstream.connect_timeout)
-                .await
-                .map_err(|_| Kind::IntegrationFailure)?,
-        };
-        let (res, buf) = conn.stream.write_all(req).await;
-        req = buf;
-        if res.is_err() {
-            if reused {
-                continue;
-            }
-            return Err(Kind::IntegrationFailure);
-        }
-        match read_answer(&mut conn, &mut c.resp_fields).await {
-            Ok((payload, keep)) => {
-                if keep {
-                    w.pool.put(up, conn, c.now);
-                }
-                return Ok(payload);
-            }
-            Err(None) if reused => continue,
-            Err(_) => return Err(Kind::IntegrationFailure),
-        }
+    let connect_timeout = plan.upstream.connect_timeout;
+    let reply = exchange(&w.pool, upstream, up, connect_timeout, req, false, MAX_ANSWER, &mut c.resp_fields, c.now)
+        .await
+        .map_err(|_| Kind::IntegrationFailure)?;
+    if reply.header("x-amz-function-error").is_some() || !(200..300).contains(&reply.status) {
+        return Err(Kind::IntegrationFailure);
     }
-}
-
-/// Reads the endpoint's whole answer. Err(None): closed before any byte.
-/// A function error (`X-Amz-Function-Error`) or a non-2xx invoke status is an error.
-async fn read_answer(
-    conn: &mut UpConn,
-    fields: &mut Vec<crate::http::request::Field>,
-) -> Result<(Vec<u8>, bool), Option<()>> {
-    let mut got_any = false;
-    let resp = loop {
-        if !conn.buf.is_empty() {
-            match crate::http::response::parse(&conn.buf, false, fields) {
-                Ok(Some(r)) if r.status < 200 => {
-                    conn.buf.drain(..r.len);
-                    continue;
-                }
-                Ok(Some(r)) => break r,
-                Ok(None) if conn.buf.len() >= conn.buf.capacity() => return Err(Some(())),
-                Ok(None) => {}
-                Err(_) => return Err(Some(())),
-            }
-        }
-        if !read_more(conn).await? {
-            return Err(if got_any { Some(()) } else { None });
-        }
-        got_any = true;
-    };
-    let function_error = fields.iter().any(|f| f.name(&conn.buf).eq_ignore_ascii_case(b"x-amz-function-error"));
-    let mut payload = Vec::new();
-    let mut pos = resp.len;
-    let mut clean = true;
-    if let Some(mut d) = resp.body.clone() {
-        loop {
-            let (used, step) = d.step(&conn.buf[pos..]).map_err(|_| Some(()))?;
-            let base = pos;
-            pos += used;
-            match step {
-                Step::Data(r) => {
-                    if payload.len() + r.len() > MAX_ANSWER {
-                        return Err(Some(()));
-                    }
-                    payload.extend_from_slice(&conn.buf[base + r.start..base + r.end]);
-                }
-                Step::NeedMore => {
-                    conn.buf.drain(..pos);
-                    pos = 0;
-                    if !read_more(conn).await? {
-                        if matches!(d, Decoder::Eof) {
-                            clean = false;
-                            break;
-                        }
-                        return Err(Some(()));
-                    }
-                }
-                Step::Done => break,
-            }
-        }
-    }
-    if function_error || !(200..300).contains(&resp.status) {
-        return Err(Some(()));
-    }
-    let keep = clean && resp.keep_alive && pos == conn.buf.len();
-    conn.buf.clear();
-    Ok((payload, keep))
-}
-
-/// Reads into the connection's buffer; false when the peer closed.
-async fn read_more(conn: &mut UpConn) -> Result<bool, Option<()>> {
-    if conn.buf.len() == conn.buf.capacity() {
-        conn.buf.reserve(conn.buf.capacity().max(4096));
-    }
-    let buf = std::mem::take(&mut conn.buf);
-    let len = buf.len();
-    let (res, slice) = conn.stream.read(buf.slice_mut(len..)).await;
-    conn.buf = slice.into_inner();
-    match res {
-        Ok(0) | Err(_) => Ok(false),
-        Ok(_) => Ok(true),
-    }
+    Ok(reply.body)
 }
 
 /// Writes the function's response.

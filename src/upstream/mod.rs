@@ -2,6 +2,7 @@
 //! choice of a target within an upstream group.
 
 pub mod balance;
+pub mod exchange;
 pub mod pool;
 
 pub use pool::{Pool, UpConn};
