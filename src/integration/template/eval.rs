@@ -547,3 +547,114 @@ fn arith<'a>(op: BinOp, l: &Val<'a>, r: &Val<'a>) -> R<Val<'a>> {
         _ => a % b,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{r, rerr};
+
+    #[test]
+    fn set_and_reassign() {
+        assert_eq!(r("#set($a = 1)#set($a = $a + 1)$a"), "2");
+        assert_eq!(r("#set($a = 1)#set($a = $nothing)$a"), "$a");
+        assert_eq!(r("#set($m = {'a': {'b': 1}})#set($m.a.b = 2)#set($m['c'] = 3)$m"), r#"{"a":{"b":2},"c":3}"#);
+        assert_eq!(r("#set($l = [1, 2])#set($l[0] = 9)#set($l[5] = 9)$l"), "[9,2]");
+        assert_eq!(r("#set($u.x = 1)$!u|"), "|");
+    }
+
+    #[test]
+    fn set_into_request_json_copies() {
+        let src = "#set($root = $input.path('$'))#set($root.s = 'changed')$root.s $input.path('$.s')";
+        assert_eq!(r(src), "changed hi");
+    }
+
+    #[test]
+    fn put_and_add_mutate_variables() {
+        let src = "#set($m = {})#set($x = $m.put('a', 1))$m.put('b', 2)#set($l = [])$l.add($m.a)$m $l";
+        // put() returns the previous value: null here, so the reference prints as written.
+        assert_eq!(r(src), r#"$m.put('b', 2)true{"a":1,"b":2} [1]"#);
+        assert_eq!(r("#set($m = {'k': {}})#set($d = $m.k.put('x', 1))$m"), r#"{"k":{"x":1}}"#);
+        assert_eq!(r("#set($m = {'a': 1})$m.put('a', 2)"), "1");
+        assert!(rerr("#set($s = 'x')$s.put('a', 1)").contains("unknown method 'put' on string"));
+        assert!(rerr("#set($m = {})$m.put('a')").contains("expects 2"));
+        assert!(rerr("#set($l = [])$l.add()").contains("expects 1"));
+    }
+
+    #[test]
+    fn if_elseif_else() {
+        let t = "#if($v == 1)one#elseif($v == 2)two#elseif($v)other#{else}none#end";
+        assert_eq!(r(&format!("#set($v = 1){t}")), "one");
+        assert_eq!(r(&format!("#set($v = 2){t}")), "two");
+        assert_eq!(r(&format!("#set($v = 'x'){t}")), "other");
+        assert_eq!(r(t), "none");
+    }
+
+    #[test]
+    fn truthiness() {
+        assert_eq!(r("#if('')e#end#if(0)z#end#if([])l#end#if($nope)n#end#if(false)f#end#if(null)u#end"), "ezl");
+    }
+
+    #[test]
+    fn foreach_lists_maps_ranges() {
+        assert_eq!(r("#foreach($i in [1..3])$i#end #foreach($i in [3..1])$i#end"), "123 321");
+        assert_eq!(r("#foreach($v in {'a': 1, 'b': 2})$v#end"), "12");
+        assert_eq!(r("#foreach($k in $input.path('$.nested.a').keySet())$k#end"), "b");
+        assert_eq!(r("#foreach($i in $input.path('$.items'))$i.name,#end"), "Rex,O'Malley \"the cat\",");
+        assert_eq!(r("#foreach($i in $nope)x#end#foreach($i in 'str')x#end|"), "|");
+        assert_eq!(r("#set($n = 2)#foreach($i in [1..$n])$i#end"), "12");
+    }
+
+    #[test]
+    fn foreach_meta() {
+        let src = "#foreach($i in ['a','b','c'])$foreach.index$foreach.count$velocityCount$foreach.first$foreach.last$foreach.hasNext() #end";
+        assert_eq!(r(src), "011truefalsetrue 122falsefalsetrue 233falsetruefalse ");
+        assert_eq!(
+            r("#foreach($i in [1,2])#foreach($j in [1,2,3])$foreach.count#end$foreach.count;#end"),
+            "1231;1232;"
+        );
+        assert_eq!(r("$foreach.index $velocityCount"), "$foreach.index $velocityCount");
+    }
+
+    #[test]
+    fn foreach_restores_variable() {
+        assert_eq!(r("#set($i = 'x')#foreach($i in [1,2])$i#end$i"), "12x");
+    }
+
+    #[test]
+    fn break_and_stop() {
+        assert_eq!(r("#foreach($i in [1..5])#if($i == 3)#break#end$i#end!"), "12!");
+        assert_eq!(r("#foreach($i in [1,2])#foreach($j in [1,2])#break#end$i#end"), "12");
+        assert_eq!(r("a#foreach($i in [1..5])$i#if($i == 2)#stop#end#end b"), "a12");
+        assert_eq!(r("a#stop b"), "a");
+        assert_eq!(r("a#if(true)#break#end b"), "a");
+    }
+
+    #[test]
+    fn foreach_limit() {
+        assert_eq!(r("#foreach($i in [1..1000])#end ok"), " ok");
+        assert!(rerr("#foreach($i in [1..1001])#end").contains("foreach exceeds 1000 iterations"));
+        assert_eq!(r("#set($l = [1..2000])$l.size()"), "2000");
+        assert!(rerr("#set($l = [1..200000])").contains("more than 100000"));
+        assert!(rerr("#set($l = ['a'..2])").contains("must be integers"));
+    }
+
+    #[test]
+    fn arithmetic() {
+        assert_eq!(
+            r("#set($x = 7 / 2)$x #set($y = 7.0 / 2)$y #set($z = -7 % 3)$z #set($w = 2 * 1.5)$w"),
+            "3 3.5 -1 3.0"
+        );
+        assert_eq!(r("#set($x = 9223372036854775807 + 1)$x"), "9.223372036854776e+18");
+        assert_eq!(r("#set($x = 'a' + 1 + 2)$x #set($y = 1 + 2 + 'a')$y"), "a12 3a");
+        assert_eq!(r("#set($x = $nope + 1)$!x|#set($y = [1] * 2)$!y|"), "||");
+        assert!(rerr("#set($x = 1 / 0)").contains("division by zero"));
+        assert!(rerr("#set($x = 1 % 0)").contains("division by zero"));
+        assert!(rerr("#set($x = 1.5 / 0)").contains("division by zero"));
+        assert_eq!(r("#set($x = -9223372036854775807 - 1)#set($y = $x / -1)$y"), "9.223372036854776e+18");
+    }
+
+    #[test]
+    fn equality_across_types() {
+        assert_eq!(r("#if($input.params('id') == 42)y#end#if(1 == 1.0)z#end#if('a' == 'b')n#end"), "yz");
+        assert_eq!(r("#if($input.path('$.n') > 2)gt#end#if('b' > 'a')s#end"), "gt");
+    }
+}

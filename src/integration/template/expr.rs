@@ -420,3 +420,78 @@ impl Parser<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{cerr, r};
+
+    #[test]
+    fn literals() {
+        assert_eq!(r("#set($a = 42)$a #set($b = 1.5)$b #set($c = true)$c #set($d = 'x')$d"), "42 1.5 true x");
+        assert_eq!(r("#set($l = [1, 'a', [2], {'k': 3}])$l"), r#"[1,"a",[2],{"k":3}]"#);
+        assert_eq!(r("#set($m = {})$m #set($e = [])$e"), "{} []");
+        assert_eq!(r("#set($n = null)$!n|"), "|");
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(r(r#"#set($n = "World")#set($s = "Hello $n ${n}!")$s"#), "Hello World World!");
+        assert_eq!(r("#set($s = 'no $interp')$s"), "no $interp");
+        assert_eq!(r(r#"#set($s = 'it''s')$s"#), "it's");
+        assert_eq!(r(r#"#set($s = "say ""hi"" \"x\"")$s"#), r#"say "hi" "x""#);
+        assert_eq!(r(r#"#set($s = "a\nb\$c")$s"#), r"a\nb$c");
+        assert_eq!(r(r#"#set($s = "$input.params('q')-$!missing")$s"#), "cats-");
+        assert_eq!(r(r##"#set($s = "#if")$s"##), "#if");
+    }
+
+    #[test]
+    fn operators() {
+        assert_eq!(r("#set($x = 1 + 2 * 3 - 4 / 2 % 3)$x"), "5");
+        assert_eq!(r("#set($x = (1 + 2) * 3)$x #set($y = -$x)$y #set($z = - 2)$z"), "9 -9 -2");
+        assert_eq!(r("#if(1 < 2 && 2 <= 2 && 3 > 2 && 3 >= 3 && 1 != 2 && 1 == 1)y#end"), "y");
+        assert_eq!(r("#if(1 lt 2 and 2 le 2 and 3 gt 2 and 3 ge 3 and 1 ne 2 and 1 eq 1)y#end"), "y");
+        assert_eq!(r("#if(false || !false)a#end#if(false or not false)b#end#if(!(1 == 1))c#end"), "ab");
+        assert_eq!(r("#if($nope == $nada)eq#end"), "eq");
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(r("$input.path('$.nested').a.b ${input.path('$.s')} $!{nope}|$nope"), "true hi |$nope");
+        assert_eq!(r("#set($m = {'k-1': 'v'})$m['k-1'] $m.k-1"), "v v");
+        assert_eq!(r("${context.stage}s $context.stage.s"), "prods $context.stage.s");
+        assert_eq!(r("$foo[ x"), "$foo[ x");
+        assert_eq!(r("#set($l = [5, 6])$l[1]$l[-1] $l[9]"), "66 $l[9]");
+        assert_eq!(r("user@$context.stage.com"), "user@$context.stage.com");
+    }
+
+    #[test]
+    fn expression_errors() {
+        let cases = [
+            ("#set($x = )", "unexpected character ')'"),
+            ("#set($x = 'abc)", "unterminated string"),
+            ("#set($x = \"abc)", "unterminated string"),
+            ("#if($a ==)#end", "unexpected character ')'"),
+            ("#set($x = foo)", "unexpected 'foo'"),
+            ("#set($x = [1, 2)", "expected ',' or ']'"),
+            ("#set($x = [1, 2", "unterminated list"),
+            ("#set($x = {'a' 1})", "expected ':'"),
+            ("#set($x = {'a': 1", "unterminated map"),
+            ("#set($x = {'a': 1 'b'})", "expected ',' or '}'"),
+            ("#set($x = $)", "malformed reference"),
+            ("#set($x = 99999999999999999999)", "out of range"),
+            ("$a.b('x'", "unterminated method arguments"),
+            ("$a.b('x' 'y')", "expected ',' or ')'"),
+            ("${a.b", "unclosed ${"),
+            ("${a x}", "unclosed ${"),
+            ("#set($x = $a[1)", "expected ']'"),
+            ("#if($a = 1)#end", "expected ')'"),
+            ("#set($x = \"$a.b(\")", "unexpected end"),
+            ("#set($x = 1", "expected ')'"),
+            ("#set($x = ", "unexpected end of template"),
+        ];
+        for (src, want) in cases {
+            let e = cerr(src);
+            assert!(e.message.contains(want), "{src:?}: {e}");
+        }
+    }
+}

@@ -214,3 +214,86 @@ fn map<'a>(cx: &mut Ctx<'a>, v: Val<'a>, name: &str, args: &[Val<'a>]) -> R<Val<
         _ => return common(cx, &v, name, args),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{r, rerr};
+
+    #[test]
+    fn string_methods() {
+        let s = "#set($s = ' Hello, World ')";
+        assert_eq!(
+            r(&format!("{s}$s.length() $s.size() $s.isEmpty() '$s.trim()' $s.toLowerCase()$s.toUpperCase()")),
+            "14 14 false 'Hello, World'  hello, world  HELLO, WORLD "
+        );
+        assert_eq!(r(&format!("{s}$s.contains('World') $s.startsWith(' H') $s.endsWith('x') $s.indexOf('o') $s.lastIndexOf('o') $s.indexOf('z')")),
+            "true true false 5 9 -1");
+        assert_eq!(
+            r(&format!(
+                "{s}$s.replace('o', '0') $s.replaceAll('l', '') $s.substring(1, 6) $s.substring(8) $s.charAt(1)"
+            )),
+            " Hell0, W0rld   Heo, Word  Hello World  H"
+        );
+        assert_eq!(
+            r("#set($s = 'a,b,,c,,')$s.split(',') $s.split(',').size() $s.concat('!')"),
+            r#"["a","b","","c"] 4 a,b,,c,,!"#
+        );
+        assert_eq!(r("'abc'.split('')"), "'abc'.split('')");
+        assert_eq!(
+            r("#set($s = 'abc')$s.split('') $s.equals('abc') $s.equalsIgnoreCase('ABC') $s.equals(1) $s.toString()"),
+            r#"["a","b","c"] true true false abc"#
+        );
+        assert_eq!(r("#set($s = 'héllo')$s.length() $s.substring(1, 2) $s.indexOf('l')"), "5 é 2");
+        assert_eq!(r("#set($s = '')$s.split(',') $s.isEmpty()"), r#"[""] true"#);
+    }
+
+    #[test]
+    fn string_method_errors() {
+        assert!(rerr("#set($s = 'abc')$s.substring(2, 1)").contains("out of range"));
+        assert!(rerr("#set($s = 'abc')$s.substring(4)").contains("out of range"));
+        assert!(rerr("#set($s = 'abc')$s.substring(-1)").contains("out of range"));
+        assert!(rerr("#set($s = 'abc')$s.charAt(3)").contains("out of range"));
+        assert!(rerr("#set($s = 'abc')$s.substring('x')").contains("integer argument"));
+        assert!(rerr("#set($s = 'abc')$s.contains($nope)").contains("null argument to contains()"));
+        assert!(rerr("#set($s = 'abc')$s.matches('a.*')").contains("unknown method 'matches'"));
+        assert!(rerr("#set($s = 'abc')$s.length(1)").contains("unknown method 'length'"));
+    }
+
+    #[test]
+    fn list_methods() {
+        let l = "#set($l = $input.path('$.items'))";
+        assert_eq!(r(&format!("{l}$l.size() $l.isEmpty() $l.get(1).id $l.get(0).name")), "2 false 2 Rex");
+        assert_eq!(
+            r("#set($l = [1, 'a'])$l.contains('a') $l.contains(2) $l.contains('1') [].isEmpty()"),
+            "true false true [].isEmpty()"
+        );
+        assert!(rerr("#set($l = [1])$l.get(1)").contains("out of range"));
+        assert!(rerr("#set($l = [1])$l.get(-1)").contains("out of range"));
+        assert!(rerr("#set($l = [1])$l.frob()").contains("unknown method 'frob'"));
+        assert_eq!(r("#set($l = [1])#set($x = $l.toString())$x"), "[1]");
+    }
+
+    #[test]
+    fn map_methods() {
+        let m = "#set($m = $input.path('$.items[0]'))";
+        assert_eq!(
+            r(&format!("{m}$m.size() $m.isEmpty() $m.get('name') $m.containsKey('id') $m.containsKey('x')")),
+            "2 false Rex true false"
+        );
+        assert_eq!(r(&format!("{m}$m.keySet() $m.values()")), r#"["id","name"] [1,"Rex"]"#);
+        assert_eq!(r(&format!("{m}#foreach($e in $m.entrySet())$e.key=$e.value;#end")), "id=1;name=Rex;");
+        assert_eq!(
+            r("#set($m = {'a': 1})$m.keySet() $m.values() $m.entrySet() $m.containsKey('a') $m.get('z')"),
+            r#"["a"] [1] [{"key":"a","value":1}] true $m.get('z')"#
+        );
+        assert!(rerr("#set($m = {})$m.nope()").contains("unknown method 'nope' with 0 argument(s) on map"));
+    }
+
+    #[test]
+    fn other_values() {
+        assert_eq!(r("#set($n = 5)$n.toString() #set($b = true)$b.equals(true)"), "5 true");
+        assert!(rerr("#set($n = 5)$n.size()").contains("on integer"));
+        assert_eq!(r("$nope.size()"), "$nope.size()");
+        assert!(rerr("#foreach($i in [1])$foreach.parent()#end").contains("on $foreach"));
+    }
+}

@@ -491,3 +491,102 @@ pub(crate) fn ident_start(c: u8) -> bool {
 pub(crate) fn ident_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{cerr, r};
+
+    #[test]
+    fn text_verbatim() {
+        assert_eq!(r("plain {\"a\": [1]} 100% é"), "plain {\"a\": [1]} 100% é");
+        assert_eq!(r(""), "");
+    }
+
+    #[test]
+    fn comments() {
+        assert_eq!(r("a ## note\nb"), "a b");
+        assert_eq!(r("a\n  ## whole line\nb"), "a\nb");
+        assert_eq!(r("a #* block\n $x #if( *# b"), "a  b");
+        assert_eq!(r("a\n  #* alone *#\nb"), "a\nb");
+        assert_eq!(r("x##"), "x");
+    }
+
+    #[test]
+    fn raw_block() {
+        assert_eq!(r("#[[ $not #if( ]]#!"), " $not #if( !");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(r("#set($x = 'v')\\$x \\\\$x \\\\\\$x \\#if \\n"), "$x \\v \\$x #if \\n");
+        assert_eq!(r("cost: $ 5, $. $!"), "cost: $ 5, $. $!");
+    }
+
+    #[test]
+    fn unknown_directives_are_text() {
+        assert_eq!(r("#sett(x) #hashtag #1 #{nope} #endif #{end"), "#sett(x) #hashtag #1 #{nope} #endif #{end");
+    }
+
+    #[test]
+    fn formal_directives() {
+        assert_eq!(r("#{if}(true)a#{else}b#{end}"), "a");
+        assert_eq!(r("#{set}($x = 1)$x"), "1");
+    }
+
+    #[test]
+    fn gobbling_lines() {
+        assert_eq!(r("{\n  #set($a = 1)\n  \"a\": $a\n}"), "{\n  \"a\": 1\n}");
+        assert_eq!(r("x\n  #if(true)\n  y\n  #end\nz"), "x\n  y\nz");
+        assert_eq!(r("x\r\n#if(true)\r\ny\r\n#end\r\n"), "x\r\ny\r\n");
+        assert_eq!(r("a #if(true)b#end\nc"), "a bc");
+        assert_eq!(r("#set($a = 1) \t\nx"), "x");
+        assert_eq!(r("#if(true) keep #end"), " keep ");
+    }
+
+    #[test]
+    fn compile_errors() {
+        let cases = [
+            ("#if(true) x", "unterminated #if"),
+            ("#if(true) #else x", "unterminated #if"),
+            ("#foreach($a in [1]) x", "unterminated #foreach"),
+            ("x #end", "unexpected #end"),
+            ("#else", "unexpected #else"),
+            ("#elseif(true)", "unexpected #elseif"),
+            ("#if(1)#else#else#end", "#else after #else"),
+            ("#if(1)#else#elseif(2)#end", "#elseif after #else"),
+            ("#foreach($a in [1])#else#end", "#else inside #foreach"),
+            ("#set $x = 1", "#set requires '('"),
+            ("#if true", "#if requires '('"),
+            ("#set(x = 1)", "expected $reference"),
+            ("#set($x 1)", "expected '='"),
+            ("#set($x = 1", "expected ')'"),
+            ("#set($x.size() = 1)", "method call"),
+            ("#set($input.body = 1)", "cannot #set $input.body"),
+            ("#set($context.stage = 1)", "only $context.requestOverride"),
+            ("#set($context.requestOverride.header = 1)", "only $context.requestOverride"),
+            ("#set($context.requestOverride.cookie.a = 1)", "only $context.requestOverride"),
+            ("#foreach($a [1])#end", "requires 'in'"),
+            ("#foreach(a in [1])#end", "expected $variable"),
+            ("#foreach($input in [1])#end", "cannot use $input"),
+            ("#macro(m)#end", "#macro is not supported"),
+            ("#parse('x')", "#parse is not supported"),
+            ("#include('x')", "#include is not supported"),
+            ("#evaluate('x')", "#evaluate is not supported"),
+            ("#{define}($x)#end", "#define is not supported"),
+            ("a #* open", "unterminated #* comment"),
+            ("#[[ open", "unterminated #[["),
+        ];
+        for (src, want) in cases {
+            let e = cerr(src);
+            assert!(e.message.contains(want), "{src:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn error_positions() {
+        let e = cerr("line1\nline2 #end");
+        assert_eq!((e.line, e.column, e.offset), (2, 7, 12));
+        let e = cerr("#if(true)\n\n#foreach($x in [1])");
+        assert_eq!((e.line, e.column), (3, 1));
+    }
+}

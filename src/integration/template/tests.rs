@@ -300,3 +300,17 @@ fn fuzz_random_bytes_never_panic() {
     }
     assert_eq!(rb("x", "y"), "x");
 }
+
+#[test]
+fn deepest_allowed_nesting_renders() {
+    let ifs = "#if(true)".repeat(62) + "x" + &"#end".repeat(62);
+    assert_eq!(r(&ifs), "x");
+    let sum = format!("#set($x = {}1{})$x", "1 + (".repeat(60), ")".repeat(60));
+    assert_eq!(r(&sum), "61");
+    let calls = format!("{}'a'{}", "$util.toJson(".repeat(12), ")".repeat(12));
+    assert!(r(&calls).len() > 4000);
+    let calls = format!("{}'a'{}", "$util.toJson(".repeat(40), ")".repeat(40));
+    assert!(rerr(&calls).contains("longer than"));
+    let loops = "#foreach($i in [1])".repeat(60) + "$i" + &"#end".repeat(60);
+    assert_eq!(r(&loops), "1");
+}

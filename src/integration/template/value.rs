@@ -177,7 +177,7 @@ impl<'a> Val<'a> {
     pub(crate) fn get_key(&self, k: &str) -> Val<'a> {
         match self {
             Val::Json(j) => {
-                let j: &'a Value = *j;
+                let j: &'a Value = j;
                 j.as_object().and_then(|o| o.get(k)).map_or(Val::Null, Val::from_json)
             }
             Val::Map(m) => m.get(k).cloned().unwrap_or(Val::Null),
@@ -200,7 +200,7 @@ impl<'a> Val<'a> {
         let i = usize::try_from(i).ok()?;
         match self {
             Val::Json(j) => {
-                let j: &'a Value = *j;
+                let j: &'a Value = j;
                 j.as_array().and_then(|a| a.get(i)).map(Val::from_json)
             }
             Val::List(l) => l.items.get(i).cloned(),
@@ -225,7 +225,7 @@ impl<'a> Val<'a> {
     pub(crate) fn items(&self) -> Option<Vec<Val<'a>>> {
         Some(match self {
             Val::Json(j) => {
-                let j: &'a Value = *j;
+                let j: &'a Value = j;
                 match j {
                     Value::Array(a) => a.iter().map(Val::from_json).collect(),
                     Value::Object(o) => o.values().map(Val::from_json).collect(),
@@ -250,7 +250,7 @@ impl<'a> Val<'a> {
 /// Turns a borrowed JSON array/object into an owned shallow list/map (children stay borrowed).
 pub(crate) fn own<'a>(v: &mut Val<'a>) {
     if let Val::Json(j) = v {
-        let j: &'a Value = *j;
+        let j: &'a Value = j;
         *v = match j {
             Value::Array(a) => Val::List(Rc::new(List { depth: 2, items: a.iter().map(Val::from_json).collect() })),
             Value::Object(o) => Val::Map(Rc::new(Map {
