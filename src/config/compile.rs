@@ -23,10 +23,12 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod cache;
+mod custom;
 mod functions;
 mod upstreams;
 mod validation;
 use cache::compile_cache;
+use custom::compile_custom;
 use functions::{compile_api, compile_functions};
 use upstreams::{compile_groups, target_for};
 use validation::{compile_models, compile_validation};
@@ -485,7 +487,7 @@ fn compile_limits(cx: &Ctx, l: &RawLimits) -> Result<Limits, ConfigError> {
 
 fn compile_stages(cx: &Ctx, raw: Option<&BTreeMap<Spanned<String>, RawStage>>) -> Result<Vec<Stage>, ConfigError> {
     let Some(map) = raw else {
-        return Ok(vec![Stage { name: String::new(), variables: BTreeMap::new() }]);
+        return Ok(vec![Stage::new(String::new(), BTreeMap::new())]);
     };
     let mut out = Vec::new();
     for (name, st) in map {
@@ -515,7 +517,7 @@ fn compile_stages(cx: &Ctx, raw: Option<&BTreeMap<Spanned<String>, RawStage>>) -
             }
             vars.insert(key.clone(), val.clone());
         }
-        out.push(Stage { name: n.clone(), variables: vars });
+        out.push(Stage::new(n.clone(), vars));
     }
     if out.is_empty() {
         return Err(ConfigError::at(
@@ -546,8 +548,13 @@ fn compile_integration(
     let i = raw.get_ref();
     let kind = i.kind.get_ref().as_str();
     let only = |allowed: &[&str]| -> Result<(), ConfigError> {
-        let fields: [(&str, Option<Range<usize>>); 7] = [
+        let fields: [(&str, Option<Range<usize>>); 12] = [
             ("uri", i.uri.as_ref().map(|v| v.span())),
+            ("http_method", i.http_method.as_ref().map(|v| v.span())),
+            ("request_parameters", i.request_parameters.as_ref().map(|_| raw.span())),
+            ("request_templates", i.request_templates.as_ref().map(|_| raw.span())),
+            ("passthrough_behavior", i.passthrough_behavior.as_ref().map(|v| v.span())),
+            ("responses", i.responses.as_ref().map(|_| raw.span())),
             ("timeout_ms", i.timeout_ms.as_ref().map(|v| v.span())),
             ("status", i.status.as_ref().map(|v| v.span())),
             ("headers", i.headers.as_ref().map(|_| raw.span())),
@@ -564,7 +571,24 @@ fn compile_integration(
         }
         Ok(())
     };
+    let templated = i.request_templates.is_some() || i.responses.is_some();
     match kind {
+        "mock" if templated => {
+            only(&["request_templates", "passthrough_behavior", "responses"])?;
+            compile_custom(cx, raw, params, stage, staged, b, true)
+        }
+        "http" => {
+            only(&[
+                "uri",
+                "timeout_ms",
+                "http_method",
+                "request_parameters",
+                "request_templates",
+                "passthrough_behavior",
+                "responses",
+            ])?;
+            compile_custom(cx, raw, params, stage, staged, b, false)
+        }
         "mock" => {
             only(&["status", "headers", "body"])?;
             let status = match &i.status {
@@ -633,7 +657,7 @@ fn compile_integration(
         }
         other => Err(cx.err(
             i.kind.span(),
-            format!("unknown integration type '{other}' (supported: http_proxy, aws_proxy, mock)"),
+            format!("unknown integration type '{other}' (supported: http_proxy, http, aws_proxy, mock)"),
         )),
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::http::gateway_response::{Kind, Resolved};
 use crate::http::method::RouteMethod;
+use crate::integration::custom::Custom;
 use crate::integration::uri::Piece;
 use crate::policy::api_key::ApiKeys;
 use crate::policy::cache::CachePolicy;
@@ -61,6 +62,17 @@ pub struct UpstreamSettings {
 pub struct Stage {
     pub name: String,
     pub variables: BTreeMap<String, String>,
+    /// The same variables as a JSON object, for `$stageVariables` in templates.
+    pub variables_json: serde_json::Value,
+}
+
+impl Stage {
+    pub fn new(name: String, variables: BTreeMap<String, String>) -> Stage {
+        let variables_json = serde_json::Value::Object(
+            variables.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+        );
+        Stage { name, variables, variables_json }
+    }
 }
 
 pub struct Route {
@@ -98,6 +110,8 @@ pub enum Integration {
     Mock(Mock),
     HttpProxy(Proxy),
     Function(FunctionCall),
+    /// `type = "http"`, or a mock with templates: mappings and templates.
+    Custom(Box<Custom>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -263,6 +263,27 @@ pub struct RawIntegration {
     pub body: Option<Spanned<String>>,
     pub function: Option<Spanned<String>>,
     pub payload_format: Option<Spanned<String>>,
+    /// Non-proxy (`http`, templated `mock`): the backend's method (default: the request's).
+    pub http_method: Option<Spanned<String>>,
+    /// `"integration.request.header.X" = "method.request.querystring.y"` and the like.
+    pub request_parameters: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    /// Mapping templates by request content type (`$default` for the others).
+    pub request_templates: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub passthrough_behavior: Option<Spanned<String>>,
+    /// Integration responses, tried in order.
+    pub responses: Option<Vec<Spanned<RawIntegrationResponse>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntegrationResponse {
+    /// Regex over the backend's status (whole match); absent or "default": the default.
+    pub selection_pattern: Option<Spanned<String>>,
+    pub status: Spanned<u64>,
+    #[serde(default)]
+    pub response_parameters: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    pub response_templates: BTreeMap<Spanned<String>, Spanned<String>>,
 }
 
 #[derive(Deserialize)]

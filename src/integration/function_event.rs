@@ -93,7 +93,7 @@ fn grouped_query(i: &Input) -> Vec<(Vec<u8>, Vec<Vec<u8>>)> {
 }
 
 /// `04/Mar/2020:19:15:17 +0000`
-fn request_time(epoch_ms: u64) -> String {
+pub fn request_time(epoch_ms: u64) -> String {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let secs = (epoch_ms / 1000) as i64;
     let (y, m, d) = crate::clock::civil_from_days(secs.div_euclid(86_400));

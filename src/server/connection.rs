@@ -10,7 +10,7 @@ use crate::config::plan::{Integration, Plan, NO_CORS};
 use crate::http::gateway_response::Kind;
 use crate::http::method::Method;
 use crate::http::request::{self, BodyKind, Field, Head};
-use crate::integration::{cached, function, mock, proxy};
+use crate::integration::{cached, custom, function, mock, proxy};
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::worker::Worker;
@@ -301,6 +301,7 @@ impl Conn {
         match plan.integration(stage, route) {
             Integration::Mock(m) => mock::respond(self, w, plan, head, m).await,
             Integration::Function(f) => function::invoke(self, w, plan, head, (stage, route), f, caps).await,
+            Integration::Custom(x) => custom::respond(self, w, plan, head, (stage, route), x, caps).await,
             Integration::HttpProxy(p) => match plan.cache_policy(stage, route) {
                 None => proxy::forward(self, w, plan, head, stage, p, caps, None).await,
                 Some(policy) => cached::respond(self, w, plan, head, stage, policy, p, caps).await,
