@@ -135,7 +135,7 @@ pub fn parse_dest(s: &str) -> Result<Dest, String> {
 /// A message body whose JSON is parsed at most once, on first use.
 pub struct Body<'a> {
     pub bytes: &'a [u8],
-    json: OnceCell<Result<Option<Value>, ()>>,
+    json: OnceCell<Result<Option<Value>, EvalError>>,
 }
 
 impl<'a> Body<'a> {
@@ -145,18 +145,18 @@ impl<'a> Body<'a> {
 
     /// The body as JSON. API Gateway only parses bodies that start like JSON (`{ [ "`):
     /// Ok(None) for others (and empty ones), Err for one that starts like JSON but is not.
-    pub fn parsed(&self) -> Result<Option<&Value>, ()> {
+    pub fn parsed(&self) -> Result<Option<&Value>, EvalError> {
         self.json
             .get_or_init(|| {
                 let t = self.bytes.trim_ascii_start();
                 if !matches!(t.first(), Some(b'{' | b'[' | b'"')) {
                     return Ok(None);
                 }
-                serde_json::from_slice(t).map(Some).map_err(|_| ())
+                serde_json::from_slice(t).map(Some).map_err(|_| EvalError::InvalidJsonBody)
             })
             .as_ref()
             .map(Option::as_ref)
-            .map_err(|_| ())
+            .map_err(|_| EvalError::InvalidJsonBody)
     }
 
     /// The body as JSON, if it is JSON.
@@ -183,7 +183,7 @@ pub struct Response<'a> {
 }
 
 /// Why a value could not be produced.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvalError {
     /// A body JSONPath over a body that is not JSON (API Gateway: 400 Invalid JSON).
     InvalidJsonBody,
@@ -202,7 +202,7 @@ pub fn eval(src: &Source, req: &Request, resp: Option<&Response>) -> Result<Vec<
         Source::Header(n) => one(last_header(req.headers, n)),
         Source::MultiHeader(n) => one(joined_headers(req.headers, n)),
         Source::Body => one(Some(String::from_utf8_lossy(req.body.bytes).into_owned())),
-        Source::BodyPath(p) => match req.body.parsed().map_err(|_| EvalError::InvalidJsonBody)? {
+        Source::BodyPath(p) => match req.body.parsed()? {
             Some(json) => one(p.select(json).map(|v| text(&v))),
             None => Ok(Vec::new()),
         },
