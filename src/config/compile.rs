@@ -247,6 +247,8 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
 
     Ok(Plan {
         source: file.to_string(),
+        source_text: src.to_string(),
+        checksum: format!("{:016x}", fnv1a(src.as_bytes())),
         server,
         limits,
         upstream,
@@ -405,6 +407,11 @@ fn compile_throttle(cx: &Ctx, t: &Spanned<RawThrottle>) -> Result<Bucket, Config
         return Err(cx.err(r.burst.span(), "throttle burst must be between 0 and 1000000000"));
     }
     Ok(Bucket::new(rate, burst as u64))
+}
+
+/// FNV-1a, 64 bits: a cheap checksum that tells configs apart.
+fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ x as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 fn ms(v: u64) -> Duration {

@@ -155,7 +155,11 @@ pub struct Upstream {
 }
 
 pub struct Plan {
+    /// Where the config came from (a path, or "(embedded demo)").
     pub source: String,
+    /// The config's text and its FNV-1a 64-bit checksum (hex), for `GET /config`.
+    pub source_text: String,
+    pub checksum: String,
     pub server: Server,
     pub limits: Limits,
     pub upstream: UpstreamSettings,

@@ -1,6 +1,10 @@
 //! The admin listener (`server.admin_listen`): operator endpoints, off the data path, on
 //! one plain thread with blocking sockets, one connection at a time, `Connection: close`.
 //!
+//! - `GET /healthz`: the process is alive (200 while it can answer at all).
+//! - `GET /readyz`: 200 once every worker is up with the config loaded; 503 before that
+//!   and while draining for shutdown (load balancers stop sending new requests).
+//! - `GET /config`: the compiled route table, the config's source and its checksum.
 //! - `GET /cache`: entries and bytes held by the response cache.
 //! - `POST /cache/flush[?stage=NAME][&prefix=KEY-PREFIX]`: drops cached responses. Keys
 //!   read `{stage} {METHOD} {resource} ...`; `stage` flushes one stage, `prefix` narrows
@@ -11,27 +15,37 @@ use crate::http::request;
 use crate::policy::cache_store::Store;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 const MAX_REQUEST: usize = 16 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What the admin endpoints read.
+pub struct Admin {
+    pub plan: Arc<Plan>,
+    pub cache: Arc<Store>,
+    /// Set once every worker has started.
+    pub ready: Arc<AtomicBool>,
+}
+
 /// Binds `addr` and serves it on a new thread until the process exits.
-pub fn start(addr: SocketAddr, plan: Arc<Plan>, cache: Arc<Store>) -> Result<(), String> {
+pub fn start(addr: SocketAddr, admin: Admin) -> Result<(), String> {
     let listener = TcpListener::bind(addr).map_err(|e| format!("admin_listen {addr}: {e}"))?;
     std::thread::Builder::new()
         .name("ringway-admin".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                let _ = serve(stream, &plan, &cache);
+                let _ = serve(stream, &admin);
             }
         })
         .map_err(|e| format!("cannot start the admin thread: {e}"))?;
     Ok(())
 }
 
-fn serve(mut s: TcpStream, plan: &Plan, cache: &Store) -> std::io::Result<()> {
+fn serve(mut s: TcpStream, admin: &Admin) -> std::io::Result<()> {
+    let (plan, cache) = (&*admin.plan, &*admin.cache);
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut buf = vec![0u8; MAX_REQUEST];
@@ -53,6 +67,17 @@ fn serve(mut s: TcpStream, plan: &Plan, cache: &Store) -> std::io::Result<()> {
     let path = &buf[head.path.clone()];
     let query = head.query.clone().map_or(&[][..], |q| &buf[q]);
     match (method, path) {
+        (b"GET", b"/healthz") => reply(&mut s, 200, r#"{"status":"ok"}"#),
+        (b"GET", b"/readyz") => {
+            if crate::server::shutdown::requested() {
+                reply(&mut s, 503, r#"{"status":"draining"}"#)
+            } else if admin.ready.load(Ordering::Acquire) {
+                reply(&mut s, 200, &format!(r#"{{"status":"ready","workers":{}}}"#, plan.server.workers))
+            } else {
+                reply(&mut s, 503, r#"{"status":"starting"}"#)
+            }
+        }
+        (b"GET", b"/config") => reply(&mut s, 200, &config_json(plan)),
         (b"GET", b"/cache") => {
             let (entries, bytes) = cache.usage();
             let body = format!(r#"{{"entries":{entries},"bytes":{bytes},"max_bytes":{}}}"#, cache.max_bytes);
@@ -75,9 +100,33 @@ fn serve(mut s: TcpStream, plan: &Plan, cache: &Store) -> std::io::Result<()> {
             let n = cache.flush(&prefix);
             reply(&mut s, 200, &format!(r#"{{"flushed":{n}}}"#))
         }
-        (_, b"/cache") | (_, b"/cache/flush") => reply(&mut s, 405, r#"{"message":"method not allowed"}"#),
+        (_, b"/cache" | b"/cache/flush" | b"/healthz" | b"/readyz" | b"/config") => {
+            reply(&mut s, 405, r#"{"message":"method not allowed"}"#)
+        }
         _ => reply(&mut s, 404, r#"{"message":"not found"}"#),
     }
+}
+
+/// `{"source", "checksum", "routes": [...], "text"}`: what is loaded, row by row.
+fn config_json(plan: &Plan) -> String {
+    let mut rows = Vec::new();
+    for line in plan.route_table().lines().skip(1) {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() >= 4 {
+            rows.push(serde_json::json!({
+                "stage": cols[0], "method": cols[1], "path": cols[2], "integration": cols[3..].join(" "),
+            }));
+        }
+    }
+    serde_json::json!({
+        "source": plan.source,
+        "checksum": plan.checksum,
+        "workers": plan.server.workers,
+        "driver": plan.server.driver.as_str(),
+        "routes": rows,
+        "text": plan.source_text,
+    })
+    .to_string()
 }
 
 fn reply(s: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {

@@ -21,8 +21,10 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     state::restore(&plan);
     let plan = Arc::new(plan);
     let cache = Arc::new(Store::new(plan.cache.max_bytes));
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(addr) = plan.server.admin_listen {
-        crate::observe::admin::start(addr, plan.clone(), cache.clone())?;
+        let admin = crate::observe::admin::Admin { plan: plan.clone(), cache: cache.clone(), ready: ready.clone() };
+        crate::observe::admin::start(addr, admin)?;
     }
     let n = plan.server.workers;
     let mut per_worker = Vec::with_capacity(n);
@@ -62,6 +64,7 @@ pub fn serve(plan: Plan) -> Result<(), String> {
             }
         }
     }
+    ready.store(true, std::sync::atomic::Ordering::Release);
     let persister = state::start(plan.clone());
     let addrs: Vec<String> = plan.server.listen.iter().map(|a| a.to_string()).collect();
     worker::log(&format!("ready: {n} workers on {}", addrs.join(", ")));
