@@ -271,9 +271,33 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         api,
         functions,
         cache_policies,
+        access_log: compile_access_log(&cx, raw.access_log.as_ref())?,
         models,
         model_names,
     })
+}
+
+/// API Gateway's console presets (section 14.2 of the reference).
+pub const CLF: &str = "$context.identity.sourceIp $context.identity.caller $context.identity.user [$context.requestTime] \"$context.httpMethod $context.resourcePath $context.protocol\" $context.status $context.responseLength $context.requestId $context.extendedRequestId";
+pub const JSON: &str = "{ \"requestId\":\"$context.requestId\", \"extendedRequestId\":\"$context.extendedRequestId\", \"ip\": \"$context.identity.sourceIp\", \"caller\":\"$context.identity.caller\", \"user\":\"$context.identity.user\", \"requestTime\":\"$context.requestTime\", \"httpMethod\":\"$context.httpMethod\", \"resourcePath\":\"$context.resourcePath\", \"status\":\"$context.status\", \"protocol\":\"$context.protocol\", \"responseLength\":\"$context.responseLength\" }";
+
+fn compile_access_log(cx: &Ctx, raw: Option<&Spanned<RawAccessLog>>) -> Result<Option<AccessLogSettings>, ConfigError> {
+    use crate::observe::access_log::{compile, Target};
+    let Some(raw) = raw else { return Ok(None) };
+    let r = raw.get_ref();
+    if r.target.get_ref().is_empty() {
+        return Err(cx.err(r.target.span(), "target must be \"stdout\", \"stderr\" or a file path"));
+    }
+    let text = match r.format.as_ref().map(|f| f.get_ref().as_str()) {
+        None | Some("clf") => CLF,
+        Some("json") => JSON,
+        Some(custom) => custom,
+    };
+    let format = compile(text).map_err(|m| {
+        let span = r.format.as_ref().map_or(raw.span(), |f| f.span());
+        cx.err(span, format!("access log format: {m}"))
+    })?;
+    Ok(Some(AccessLogSettings { target: Target::parse(r.target.get_ref()), format: std::sync::Arc::new(format) }))
 }
 
 fn compile_cors(cx: &Ctx, c: &Spanned<RawCors>) -> Result<Cors, ConfigError> {

@@ -191,9 +191,16 @@ pub struct Plan {
     pub functions: Vec<Function>,
     /// Response caching per (stage, route), same indexing as `integrations`.
     pub cache_policies: Vec<Option<Box<CachePolicy>>>,
+    pub access_log: Option<AccessLogSettings>,
     /// `[models]`, compiled; routes refer to them by index.
     pub models: Vec<Schema>,
     pub model_names: Vec<String>,
+}
+
+/// `[access_log]`: where each worker writes and in which format.
+pub struct AccessLogSettings {
+    pub target: crate::observe::access_log::Target,
+    pub format: std::sync::Arc<crate::observe::access_log::Format>,
 }
 
 /// The box-wide cache store's bounds (`[cache]`).

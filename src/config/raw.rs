@@ -39,9 +39,20 @@ pub struct RawConfig {
     /// Named upstream groups: several targets behind one name.
     #[serde(default)]
     pub upstreams: BTreeMap<Spanned<String>, Spanned<RawUpstreamGroup>>,
+    /// One line per request, in API Gateway's `$context` format language.
+    pub access_log: Option<Spanned<RawAccessLog>>,
     /// Request body models: JSON Schema (draft 4), as JSON text or a TOML table.
     #[serde(default)]
     pub models: BTreeMap<Spanned<String>, Spanned<serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    /// "stdout", "stderr" or a file path.
+    pub target: Spanned<String>,
+    /// "clf" (default), "json", or a format with `$context.*` variables.
+    pub format: Option<Spanned<String>>,
 }
 
 /// `validate = { required = [...], body = "Model" | { "type" = "Model" } }` on a route.

@@ -516,7 +516,7 @@ impl AccessLog {
             let n = unsafe {
                 match self.kind {
                     Kind::Plain => libc::write(self.fd, rest.as_ptr().cast(), rest.len()),
-                    Kind::Pipe => libc::write(self.fd, rest.as_ptr().cast(), rest.len().min(PIPE_CHUNK)),
+                    Kind::Pipe => libc::write(self.fd, rest.as_ptr().cast(), pipe_chunk(rest)),
                     Kind::Socket => {
                         libc::send(self.fd, rest.as_ptr().cast(), rest.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
                     }
@@ -547,6 +547,15 @@ impl Drop for AccessLog {
     fn drop(&mut self) {
         self.drain(DROP_PATIENCE);
     }
+}
+
+/// Bytes of `rest` for one pipe write: at most PIPE_BUF (atomic, so workers sharing a pipe
+/// never interleave inside a write), ending on a line boundary when one fits.
+fn pipe_chunk(rest: &[u8]) -> usize {
+    if rest.len() <= PIPE_CHUNK {
+        return rest.len();
+    }
+    memchr::memrchr(b'\n', &rest[..PIPE_CHUNK]).map_or(PIPE_CHUNK, |i| i + 1)
 }
 
 fn open_file(p: &std::path::Path) -> io::Result<File> {
