@@ -1,4 +1,6 @@
-//! Observability and operations off the data path: the admin listener. Metrics and
-//! access logs join here.
+//! Observability and operations off the data path: the admin listener, request metrics and
+//! latency quantiles. Access logs join here.
 
 pub mod admin;
+pub mod histogram;
+pub mod metrics;
