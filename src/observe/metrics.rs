@@ -1,13 +1,6 @@
 //! Request metrics: per-worker single-writer atomic counters and Prometheus bucket histograms,
 //! recorded lock-free with no allocation, summed over workers only when `/metrics` renders them
-//! (Prometheus text 0.0.4 or OpenMetrics 1.0). Exact quantiles live in `histogram.rs`.
-//!
-//! Single-writer rule: every counter of a [`WorkerMetrics`] is written only by its own worker
-//! thread, as `store(load + n)` (no locked instruction); the admin thread only loads. A write from
-//! another thread is no undefined behaviour, it can only lose counts.
-//!
-//! Requests that matched no route count under `route="(none)"` ([`UNMATCHED_ROUTE`]), one row per
-//! stage, in `ringway_requests_total` and both duration histograms.
+//! (Prometheus text 0.0.4 or OpenMetrics 1.0). Touches only its own state; quantiles: `histogram.rs`.
 
 use super::histogram::{self, LatencyRecorder, LatencySnapshot};
 use crate::http::method::Method;
@@ -23,7 +16,8 @@ pub const DEFAULT_BUCKETS: [f64; 16] =
 pub const METHODS: [&str; 8] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "OTHER"];
 /// Index of `OTHER` in [`METHODS`].
 pub const METHOD_OTHER: usize = 7;
-/// `route` label value of requests that matched no route.
+/// `route` label value of requests that matched no route: one row per stage, in
+/// `ringway_requests_total` and both duration histograms (an empty value would read as no label).
 pub const UNMATCHED_ROUTE: &str = "(none)";
 
 /// Content type of [`Metrics::render`] output with `openmetrics == false`.
@@ -127,8 +121,10 @@ impl Counters {
     }
 }
 
-/// One worker's counters. Only that worker writes them (see the module doc); the admin thread
-/// reads them at scrape time. `Sync` because it holds only atomics.
+/// One worker's counters. Single-writer rule: only that worker's thread records into them, each
+/// counter as `store(load + n)` (no locked instruction); the admin thread only loads them at
+/// scrape time. `Sync` as it holds only atomics: a write from another thread is no undefined
+/// behaviour, it can only lose counts.
 #[repr(align(64))]
 pub struct WorkerMetrics {
     stages: usize,
@@ -183,8 +179,8 @@ impl WorkerMetrics {
         self.hist.add(base + self.edges.len() + 1, ns);
     }
 
-    /// One finished request of `stage`. `slot` = stage * routes + route, or None when no route
-    /// matched (counted under `route="(none)"`). `method` indexes [`METHODS`] (see
+    /// One finished request. `slot` = stage * routes + route ([`Metrics::slot`]; `stage` is then
+    /// unused), or None when no route matched (counted under `route="(none)"` of `stage`). `method` indexes [`METHODS`] (see
     /// [`method_index`]; out of range counts as `OTHER`). `total_ns` runs from the first byte in
     /// to the last byte out; `integration_ns` is the integration's share, when there was one.
     /// Out-of-range `stage`/`slot` are ignored.
@@ -300,6 +296,11 @@ impl Metrics {
             latency: (0..workers).map(|_| Arc::new(LatencySnapshot::new(stages * routes))).collect(),
             reloads: Default::default(),
         }
+    }
+
+    /// The slot of (stage, route) for [`WorkerMetrics::request`] and [`LatencyRecorder::record`].
+    pub fn slot(&self, stage: usize, route: usize) -> usize {
+        stage * self.routes.len() + route
     }
 
     /// Worker `id`'s counters. Only worker `id`'s thread may record into them.
@@ -870,6 +871,15 @@ mod tests {
         );
         let p50 = r["p50_ms"].as_f64().unwrap();
         assert!((p50 - 0.5).abs() <= 0.005, "{p50}");
+    }
+
+    #[test]
+    fn shared_types_are_sync() {
+        fn sync<T: Send + Sync>() {}
+        sync::<Metrics>();
+        sync::<WorkerMetrics>();
+        fn send<T: Send>() {}
+        send::<LatencyRecorder>();
     }
 
     #[test]
