@@ -271,6 +271,7 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         api,
         functions,
         cache_policies,
+        metrics: compile_metrics(&cx, &raw.metrics)?,
         access_log: compile_access_log(&cx, raw.access_log.as_ref())?,
         models,
         model_names,
@@ -280,6 +281,21 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
 /// API Gateway's console presets (section 14.2 of the reference).
 pub const CLF: &str = "$context.identity.sourceIp $context.identity.caller $context.identity.user [$context.requestTime] \"$context.httpMethod $context.resourcePath $context.protocol\" $context.status $context.responseLength $context.requestId $context.extendedRequestId";
 pub const JSON: &str = "{ \"requestId\":\"$context.requestId\", \"extendedRequestId\":\"$context.extendedRequestId\", \"ip\": \"$context.identity.sourceIp\", \"caller\":\"$context.identity.caller\", \"user\":\"$context.identity.user\", \"requestTime\":\"$context.requestTime\", \"httpMethod\":\"$context.httpMethod\", \"resourcePath\":\"$context.resourcePath\", \"status\":\"$context.status\", \"protocol\":\"$context.protocol\", \"responseLength\":\"$context.responseLength\" }";
+
+fn compile_metrics(cx: &Ctx, raw: &RawMetrics) -> Result<MetricsSettings, ConfigError> {
+    let buckets = match &raw.buckets {
+        None => crate::observe::metrics::DEFAULT_BUCKETS.to_vec(),
+        Some(b) => {
+            let v = b.get_ref();
+            let ascending = v.windows(2).all(|w| w[0] < w[1]);
+            if v.is_empty() || v.len() > 64 || !ascending || v.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+                return Err(cx.err(b.span(), "buckets must be 1 to 64 ascending positive numbers of seconds"));
+            }
+            v.clone()
+        }
+    };
+    Ok(MetricsSettings { enabled: raw.enabled.unwrap_or(true), buckets })
+}
 
 fn compile_access_log(cx: &Ctx, raw: Option<&Spanned<RawAccessLog>>) -> Result<Option<AccessLogSettings>, ConfigError> {
     use crate::observe::access_log::{compile, Target};

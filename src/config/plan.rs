@@ -191,10 +191,18 @@ pub struct Plan {
     pub functions: Vec<Function>,
     /// Response caching per (stage, route), same indexing as `integrations`.
     pub cache_policies: Vec<Option<Box<CachePolicy>>>,
+    pub metrics: MetricsSettings,
     pub access_log: Option<AccessLogSettings>,
     /// `[models]`, compiled; routes refer to them by index.
     pub models: Vec<Schema>,
     pub model_names: Vec<String>,
+}
+
+/// `[metrics]`.
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// Histogram bucket edges, seconds, ascending.
+    pub buckets: Vec<f64>,
 }
 
 /// `[access_log]`: where each worker writes and in which format.
@@ -243,6 +251,11 @@ impl Plan {
         let name = &p[..end];
         let idx = self.stages.iter().position(|s| s.name.as_bytes() == name)?;
         Some((idx, &p[end..]))
+    }
+
+    /// Route ids for metric labels and logs: `METHOD /path`, by route index.
+    pub fn route_ids(&self) -> Vec<String> {
+        self.routes.iter().map(|r| format!("{} {}", r.method.as_str(), r.path)).collect()
     }
 
     /// The compiled route table, one line per (stage, route).

@@ -39,11 +39,22 @@ pub struct RawConfig {
     /// Named upstream groups: several targets behind one name.
     #[serde(default)]
     pub upstreams: BTreeMap<Spanned<String>, Spanned<RawUpstreamGroup>>,
+    /// Prometheus metrics (on by default) and their histogram buckets.
+    #[serde(default)]
+    pub metrics: RawMetrics,
     /// One line per request, in API Gateway's `$context` format language.
     pub access_log: Option<Spanned<RawAccessLog>>,
     /// Request body models: JSON Schema (draft 4), as JSON text or a TOML table.
     #[serde(default)]
     pub models: BTreeMap<Spanned<String>, Spanned<serde_json::Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub enabled: Option<bool>,
+    /// Histogram bucket edges in seconds, ascending.
+    pub buckets: Option<Spanned<Vec<f64>>>,
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@ use crate::http::gateway_response::Kind;
 use crate::http::request::Head;
 use crate::http::write::put_u64;
 use crate::integration::proxy;
+use crate::observe::metrics::CacheResult;
 use crate::policy::cache::{wants_refresh, CachePolicy, Invalidation, Unauthorized, IGNORED_HEADER};
 use crate::policy::cache_store::{Entry, FillState, Lead, Lookup};
 use crate::route::Captures;
@@ -39,6 +40,7 @@ pub async fn respond(
 ) -> Flow {
     let cached_method = head.method.is_some_and(|m| policy.caches(m));
     if !cached_method {
+        c.out.cache = Some(CacheResult::Bypass);
         return proxy::forward(c, w, plan, head, stage, p, caps, None).await;
     }
     let mut refresh = false;
@@ -66,8 +68,12 @@ pub async fn respond(
     let found = w.cache.lookup(&key, now, refresh);
     c.cache_key = key;
     match found {
-        Lookup::Hit(e) => serve(c, w, plan, head, policy, &e, now).await,
+        Lookup::Hit(e) => {
+            c.out.cache = Some(CacheResult::Hit);
+            serve(c, w, plan, head, policy, &e, now).await
+        }
         Lookup::Lead(lead) => {
+            c.out.cache = Some(if refresh { CacheResult::Stale } else { CacheResult::Miss });
             miss_header(c, policy);
             let cap = Capture::new(lead, policy, now);
             proxy::forward(c, w, plan, head, stage, p, caps, Some(cap)).await
@@ -76,12 +82,16 @@ pub async fn respond(
             let deadline = c.now + policy.lock_timeout;
             loop {
                 match fill.state() {
-                    FillState::Done(e) => return serve(c, w, plan, head, policy, &e, unix_now() as u64).await,
+                    FillState::Done(e) => {
+                        c.out.cache = Some(CacheResult::Hit);
+                        return serve(c, w, plan, head, policy, &e, unix_now() as u64).await;
+                    }
                     FillState::Abandoned => break,
                     FillState::Pending if Instant::now() >= deadline => break,
                     FillState::Pending => monoio::time::sleep(WAIT_POLL).await,
                 }
             }
+            c.out.cache = Some(CacheResult::Miss);
             miss_header(c, policy);
             proxy::forward(c, w, plan, head, stage, p, caps, None).await
         }
@@ -133,6 +143,7 @@ async fn serve(
     }
     if send_body && e.body.len() > INLINE_BODY {
         let body = Body(e.clone());
+        c.out.bytes_out += e.body.len() as u64;
         match monoio::time::timeout_at(deadline.into(), c.stream.write_all(body)).await {
             Ok((Ok(_), _)) => {}
             _ => return Flow::Close,

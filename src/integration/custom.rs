@@ -481,7 +481,13 @@ async fn call(
     if group.is_some() {
         w.balancer.started(target);
     }
+    let started = Instant::now();
     let res = monoio::time::timeout_at(deadline.into(), fut).await;
+    c.out.integration_ns = Some(crate::server::outcome::since(started));
+    c.out.upstream = Some(target);
+    if let Ok(Ok(r)) = &res {
+        c.out.integration_status = Some(r.status);
+    }
     if let Some(g) = group {
         w.balancer.finished(target);
         match &res {

@@ -47,8 +47,11 @@ pub async fn invoke(
         Err(kind) => Err(kind),
         Ok(slot) => {
             let up = f.endpoints[slot.index] as usize;
+            let started = Instant::now();
             let res = monoio::time::timeout_at(deadline.into(), post(c, w, plan, up, &f.invoke_path, &ev)).await;
             drop(slot);
+            c.out.integration_ns = Some(crate::server::outcome::since(started));
+            c.out.upstream = Some(up as u32);
             match res {
                 Err(_) => Err(Kind::IntegrationTimeout),
                 Ok(Err(kind)) => Err(kind),

@@ -14,6 +14,7 @@ use crate::http::request::{BodyKind, Field, Head};
 use crate::http::response::{self, ResponseHead};
 use crate::http::write::{put_u64, reason};
 use crate::integration::cached::Capture;
+use crate::observe::metrics::UpstreamError;
 use crate::policy::cache::upstream_forbids;
 use crate::route::Captures;
 use crate::server::connection::{Conn, Flow};
@@ -133,27 +134,42 @@ async fn forward_to(
                 }
                 Ok(Err(ReadErr::Timeout)) | Err(_) => {
                     pick.failed(w, plan);
+                    upstream_error(w, plan, pick.target, UpstreamError::Timeout);
                     return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationTimeout, true).await;
                 }
                 Ok(Err(_)) => {
                     pick.failed(w, plan);
+                    upstream_error(w, plan, pick.target, UpstreamError::Reset);
                     return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, true).await;
                 }
             }
         }
         Err(ReadErr::Timeout) => {
             pick.failed(w, plan);
+            upstream_error(w, plan, pick.target, UpstreamError::Timeout);
             return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationTimeout, true).await;
         }
-        Err(_) => {
+        Err(e) => {
             pick.failed(w, plan);
+            let kind = if matches!(e, ReadErr::Empty) { UpstreamError::Reset } else { UpstreamError::Invalid };
+            upstream_error(w, plan, pick.target, kind);
             return c.gateway_error(w, plan, head, Some(stage), Kind::IntegrationFailure, !c.body_done).await;
         }
     };
     if pick.group.is_some() {
         w.balancer.succeeded(pick.target);
     }
+    c.out.integration_ns = Some(crate::server::outcome::since(c.now));
+    c.out.integration_status = Some(resp.status);
+    c.out.upstream = Some(pick.target);
     relay_response(c, w, plan, head, p, pick.target as usize, conn, resp, cap).await
+}
+
+#[inline]
+fn upstream_error(w: &Worker, plan: &Plan, target: u32, e: UpstreamError) {
+    if plan.metrics.enabled {
+        w.m().upstream_error(target as usize, e);
+    }
 }
 
 fn remaining(deadline: Instant) -> Duration {
@@ -343,14 +359,25 @@ async fn send(
     loop {
         if up.is_none() {
             *up = match w.pool.take(pick.target as usize, c.now) {
-                Some(conn) => Some(conn),
+                Some(conn) => {
+                    if plan.metrics.enabled {
+                        w.m().upstream_connection(pick.target as usize, true);
+                    }
+                    Some(conn)
+                }
                 None => {
                     fresh_tried = true;
                     let t = plan.upstream.connect_timeout.min(remaining(deadline));
                     match upstream::connect(&plan.upstreams[pick.target as usize].addr, t).await {
-                        Ok(conn) => Some(conn),
+                        Ok(conn) => {
+                            if plan.metrics.enabled {
+                                w.m().upstream_connection(pick.target as usize, false);
+                            }
+                            Some(conn)
+                        }
                         Err(e) => {
                             pick.failed(w, plan);
+                            upstream_error(w, plan, pick.target, UpstreamError::Connect);
                             if e.kind() == io::ErrorKind::TimedOut && remaining(deadline).is_zero() {
                                 return Err(Fail::Gateway(Kind::IntegrationTimeout));
                             }

@@ -5,6 +5,9 @@
 //! - `GET /readyz`: 200 once every worker is up with the config loaded; 503 before that
 //!   and while draining for shutdown (load balancers stop sending new requests).
 //! - `GET /config`: the compiled route table, the config's source and its checksum.
+//! - `GET /metrics`: Prometheus text exposition; OpenMetrics when Accept asks for
+//!   `application/openmetrics-text`.
+//! - `GET /debug/latency`: p50/p90/p99/p99.9/max per route, from the exact histograms.
 //! - `GET /cache`: entries and bytes held by the response cache.
 //! - `POST /cache/flush[?stage=NAME][&prefix=KEY-PREFIX]`: drops cached responses. Keys
 //!   read `{stage} {METHOD} {resource} ...`; `stage` flushes one stage, `prefix` narrows
@@ -28,6 +31,7 @@ pub struct Admin {
     pub cache: Arc<Store>,
     /// Set once every worker has started.
     pub ready: Arc<AtomicBool>,
+    pub metrics: Arc<crate::observe::metrics::Metrics>,
 }
 
 /// Binds `addr` and serves it on a new thread until the process exits.
@@ -78,6 +82,25 @@ fn serve(mut s: TcpStream, admin: &Admin) -> std::io::Result<()> {
             }
         }
         (b"GET", b"/config") => reply(&mut s, 200, &config_json(plan)),
+        (b"GET", b"/metrics") => {
+            use crate::observe::metrics::{CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_PROMETHEUS};
+            let accept =
+                fields.iter().find(|f| f.name(&buf).eq_ignore_ascii_case(b"accept")).map_or(&[][..], |f| f.value(&buf));
+            let open = memchr::memmem::find(accept, b"application/openmetrics-text").is_some();
+            let mut body = String::with_capacity(16 * 1024);
+            if plan.metrics.enabled {
+                admin.metrics.render(&mut body, open);
+            } else if open {
+                body.push_str("# EOF\n");
+            }
+            let ctype = if open { CONTENT_TYPE_OPENMETRICS } else { CONTENT_TYPE_PROMETHEUS };
+            reply_typed(&mut s, 200, ctype, &body)
+        }
+        (b"GET", b"/debug/latency") => {
+            let mut body = String::new();
+            admin.metrics.latency_json(&mut body);
+            reply(&mut s, 200, &body)
+        }
         (b"GET", b"/cache") => {
             let (entries, bytes) = cache.usage();
             let body = format!(r#"{{"entries":{entries},"bytes":{bytes},"max_bytes":{}}}"#, cache.max_bytes);
@@ -130,8 +153,12 @@ fn config_json(plan: &Plan) -> String {
 }
 
 fn reply(s: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+    reply_typed(s, status, "application/json", body)
+}
+
+fn reply_typed(s: &mut TcpStream, status: u16, ctype: &str, body: &str) -> std::io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         crate::http::write::reason(status),
         body.len()
     );

@@ -88,7 +88,8 @@ const QUOTA: usize = 8;
 const BYTES_IN: usize = 9;
 const BYTES_OUT: usize = 10;
 const OPEN: usize = 11;
-const FIXED: usize = 12;
+const LOG_DROPPED: usize = 12;
+const FIXED: usize = 13;
 
 /// Eight counters on one cache line.
 #[repr(align(64))]
@@ -226,6 +227,11 @@ impl WorkerMetrics {
     #[inline]
     pub fn quota_exceeded(&self) {
         self.fixed.add(QUOTA, 1);
+    }
+
+    /// The worker's access log dropped lines so far (its writer keeps the running total).
+    pub fn access_log_dropped(&self, total: u64) {
+        self.fixed.get(LOG_DROPPED).store(total, Relaxed);
     }
 
     /// A request got an upstream connection: a fresh one, or `reused` from the pool.
@@ -367,6 +373,13 @@ impl Metrics {
         }
         f.header("ringway_quota_exceeded_total", Kind::Counter, "Requests refused by a usage plan quota.", None);
         f.sample("ringway_quota_exceeded_total", format_args!(""), self.sum(|w| w.fixed.load(QUOTA)));
+        f.header(
+            "ringway_access_log_dropped_total",
+            Kind::Counter,
+            "Access log lines dropped because the destination could not keep up.",
+            None,
+        );
+        f.sample("ringway_access_log_dropped_total", format_args!(""), self.sum(|w| w.fixed.load(LOG_DROPPED)));
 
         f.header(
             "ringway_upstream_connections_total",
@@ -777,8 +790,8 @@ mod tests {
         assert!(!text.contains("# EOF"));
         assert!(text.ends_with('\n'));
         // Each family has exactly one HELP and one TYPE.
-        assert_eq!(text.matches("# TYPE ").count(), 12);
-        assert_eq!(text.matches("# HELP ").count(), 12);
+        assert_eq!(text.matches("# TYPE ").count(), 13);
+        assert_eq!(text.matches("# HELP ").count(), 13);
     }
 
     #[test]

@@ -11,8 +11,10 @@ use crate::http::gateway_response::Kind;
 use crate::http::method::Method;
 use crate::http::request::{self, BodyKind, Field, Head};
 use crate::integration::{cached, custom, function, mock, proxy};
+use crate::observe::metrics::ThrottleScope;
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
+use crate::server::outcome::Outcome;
 use crate::server::worker::Worker;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -66,6 +68,13 @@ pub struct Conn {
     pub error_message: String,
     /// `$context.error.validationErrorString` for the next gateway response.
     pub validation_error: String,
+    /// What happened to the current request (metrics, access log).
+    pub out: Outcome,
+    /// Note the head length and request id of responses (for the access log).
+    detail: bool,
+    /// Bytes read from the client so far, and at the start of the current request.
+    read_total: u64,
+    read_mark: u64,
     busy: bool,
 }
 
@@ -90,9 +99,15 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_por
         cache_key: Vec::new(),
         error_message: String::new(),
         validation_error: String::new(),
+        out: Outcome::default(),
+        detail: w.access_log.is_some(),
+        read_total: 0,
+        read_mark: 0,
         busy: false,
     };
+    w.m().connection_opened();
     c.run(&w, &plan).await;
+    w.m().connection_closed();
     if c.busy {
         w.set_busy(false);
     }
@@ -106,7 +121,13 @@ impl Conn {
             self.consumed = head.len;
             self.body_done = head.body == BodyKind::None;
             self.head_len = head.len;
+            self.out = Outcome::default();
             let flow = self.handle(w, plan, &head, &mut caps).await;
+            if plan.metrics.enabled || w.access_log.is_some() {
+                let bytes_in = self.read_total - self.read_mark;
+                self.read_mark = self.read_total;
+                self.record(w, plan, &head, bytes_in);
+            }
             if flow == Flow::Close || w.shutting_down() {
                 return;
             }
@@ -170,10 +191,13 @@ impl Conn {
         let (stage, route) = match routed {
             Ok(r) => r,
             Err(stage) => {
-                return self.gateway_error(w, plan, head, stage, Kind::MissingAuthenticationToken, false).await
+                self.out.stage = stage;
+                return self.gateway_error(w, plan, head, stage, Kind::MissingAuthenticationToken, false).await;
             }
         };
-        if let Err(refused) = self.policies(plan, stage, route) {
+        self.out.stage = Some(stage);
+        self.out.route = Some(route);
+        if let Err(refused) = self.policies(w, plan, stage, route) {
             return self.gateway_error(w, plan, head, Some(stage), refused, false).await;
         }
         if let Some(v) = plan.routes[route as usize].validation.as_deref() {
@@ -201,18 +225,24 @@ impl Conn {
 
     /// API key, throttling, quota, in API Gateway's order. Err: the gateway response to send.
     #[inline]
-    fn policies(&mut self, plan: &Plan, stage: usize, route: u32) -> Result<(), Kind> {
+    fn policies(&mut self, w: &Worker, plan: &Plan, stage: usize, route: u32) -> Result<(), Kind> {
         let key = if plan.routes[route as usize].api_key_required {
             Some(plan.api_keys.authorize(self.header(b"x-api-key"), stage).ok_or(Kind::InvalidApiKey)?)
         } else {
             None
         };
-        if let Some(wait) = self.throttled(plan, stage, route, key) {
+        if let Some((wait, scope)) = self.throttled(plan, stage, route, key) {
             self.retry_after = wait.div_ceil(1_000_000_000).max(1);
+            if plan.metrics.enabled {
+                w.m().throttled(scope);
+            }
             return Err(Kind::Throttled);
         }
         if let Some(q) = key.and_then(|k| plan.api_keys.keys[k as usize].quota.as_ref()) {
             if !q.take(unix_now()) {
+                if plan.metrics.enabled {
+                    w.m().quota_exceeded();
+                }
                 return Err(Kind::QuotaExceeded);
             }
         }
@@ -269,9 +299,9 @@ impl Conn {
 
     /// Most specific limit first: the API key's plan limit for this route, the key's plan
     /// limit, the route's (else its stage's), then the box-wide one.
-    /// Some(ns until a token is due) when the request must be refused.
+    /// Some(ns until a token is due, which limit) when the request must be refused.
     #[inline]
-    fn throttled(&self, plan: &Plan, stage: usize, route: u32, key: Option<u32>) -> Option<u64> {
+    fn throttled(&self, plan: &Plan, stage: usize, route: u32, key: Option<u32>) -> Option<(u64, ThrottleScope)> {
         let route_bucket = plan.throttle(stage, route);
         if route_bucket.is_none() && plan.global_throttle.is_none() && key.is_none() {
             return None;
@@ -281,9 +311,15 @@ impl Conn {
             None => [None, None],
         };
         let now = nanos_since_epoch(self.now);
-        for b in [key_route, key_plan, route_bucket, plan.global_throttle.as_ref()].into_iter().flatten() {
-            if let Verdict::Reject(wait) = b.take(now) {
-                return Some(wait);
+        let scoped = [
+            (key_route, ThrottleScope::KeyRoute),
+            (key_plan, ThrottleScope::Key),
+            (route_bucket, ThrottleScope::Route),
+            (plan.global_throttle.as_ref(), ThrottleScope::Global),
+        ];
+        for (b, scope) in scoped {
+            if let Some(Verdict::Reject(wait)) = b.map(|b| b.take(now)) {
+                return Some((wait, scope));
             }
         }
         None
@@ -329,6 +365,9 @@ impl Conn {
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
             Ok((res, slice)) => {
                 self.rbuf = slice.into_inner();
+                if let Ok(n) = res {
+                    self.read_total += n as u64;
+                }
                 res
             }
         }
@@ -346,6 +385,7 @@ impl Conn {
 
     /// Writes all of `wbuf` and clears it, by `deadline`.
     pub async fn flush_by(&mut self, deadline: Instant) -> io::Result<()> {
+        self.out.wrote(&self.wbuf, self.detail);
         let buf = std::mem::take(&mut self.wbuf);
         match monoio::time::timeout_at(deadline.into(), self.stream.write_all(buf)).await {
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),

@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod listener;
+pub mod outcome;
 pub mod respond;
 pub mod shutdown;
 pub mod state;
@@ -13,6 +14,20 @@ use crate::policy::cache_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The process's metrics, labelled from the plan.
+fn new_metrics(plan: &Plan) -> crate::observe::metrics::Metrics {
+    let forced_epoll = std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
+    let labels = crate::observe::metrics::Labels {
+        stages: plan.stages.iter().map(|s| s.name.clone()).collect(),
+        routes: plan.route_ids(),
+        upstreams: plan.upstreams.iter().map(|u| u.name.clone()).collect(),
+        buckets: plan.metrics.buckets.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        driver: if forced_epoll { "epoll".into() } else { plan.server.driver.as_str().into() },
+    };
+    crate::observe::metrics::Metrics::new(labels, plan.server.workers)
+}
+
 /// Binds, starts every worker, waits for SIGTERM/SIGINT, drains, returns.
 pub fn serve(plan: Plan) -> Result<(), String> {
     for addr in &plan.server.listen {
@@ -22,8 +37,14 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     let plan = Arc::new(plan);
     let cache = Arc::new(Store::new(plan.cache.max_bytes));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let metrics = Arc::new(new_metrics(&plan));
     if let Some(addr) = plan.server.admin_listen {
-        let admin = crate::observe::admin::Admin { plan: plan.clone(), cache: cache.clone(), ready: ready.clone() };
+        let admin = crate::observe::admin::Admin {
+            plan: plan.clone(),
+            cache: cache.clone(),
+            ready: ready.clone(),
+            metrics: metrics.clone(),
+        };
         crate::observe::admin::start(addr, admin)?;
     }
     let n = plan.server.workers;
@@ -35,18 +56,18 @@ pub fn serve(plan: Plan) -> Result<(), String> {
         }
         per_worker.push(ls);
     }
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])
+    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let (tx, rx) = std::sync::mpsc::channel();
     let mut threads = Vec::with_capacity(n);
     for (id, ls) in per_worker.into_iter().enumerate() {
-        let plan = plan.clone();
-        let cache = cache.clone();
+        let shared = worker::Shared { plan: plan.clone(), cache: cache.clone(), metrics: metrics.clone() };
         let tx = tx.clone();
         let t = std::thread::Builder::new()
             .name(format!("ringway-w{id}"))
-            .spawn(move || worker::run(id, plan, cache, ls, tx))
+            .spawn(move || worker::run(id, shared, ls, tx))
             .map_err(|e| format!("cannot start worker thread: {e}"))?;
         threads.push(t);
     }
@@ -69,7 +90,14 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     let addrs: Vec<String> = plan.server.listen.iter().map(|a| a.to_string()).collect();
     worker::log(&format!("ready: {n} workers on {}", addrs.join(", ")));
 
-    let sig = signals.forever().next();
+    // SIGUSR1: workers reopen their access log files (logrotate); then wait on.
+    let sig = signals.forever().find(|&s| {
+        if s == SIGUSR1 {
+            worker::LOG_REOPEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return false;
+        }
+        true
+    });
     worker::log(&format!(
         "shutting down (signal {}; draining up to {} ms)",
         sig.unwrap_or(0),

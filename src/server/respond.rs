@@ -22,6 +22,10 @@ impl Conn {
     ) -> Flow {
         let r = plan.gateway_response(kind);
         let id = w.new_id();
+        self.out.error = Some(kind);
+        if kind == Kind::IntegrationTimeout {
+            self.out.integration_timed_out = true;
+        }
         // Render while the head's ranges still point into rbuf.
         let mut body = Vec::with_capacity(64);
         {

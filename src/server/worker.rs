@@ -5,19 +5,38 @@
 use super::{connection, shutdown};
 use crate::config::plan::{Driver, Plan};
 use crate::http::write::{DateCache, RequestIds};
+use crate::observe::access_log::AccessLog;
+use crate::observe::histogram::LatencyRecorder;
+use crate::observe::metrics::{Metrics, WorkerMetrics};
 use crate::policy::cache_store::Store;
 use crate::upstream::balance::Balancer;
 use crate::upstream::Pool;
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What every worker shares with the others and the admin thread.
+pub struct Shared {
+    pub plan: Arc<Plan>,
+    pub cache: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Bumped on SIGUSR1: workers reopen their access log files.
+pub static LOG_REOPEN: AtomicU64 = AtomicU64::new(0);
+
 pub struct Worker {
     pub id: usize,
     pub plan: Arc<Plan>,
+    pub metrics: Arc<Metrics>,
+    /// This worker's high-resolution latency histograms (published about once a second).
+    pub latency: LatencyRecorder,
+    /// This worker's access log writer, when `[access_log]` is set.
+    pub access_log: Option<RefCell<AccessLog>>,
     pub pool: Pool,
     /// Health and rotation of upstream group targets, as this worker sees them.
     pub balancer: Balancer,
@@ -30,6 +49,12 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// This worker's counters.
+    #[inline]
+    pub fn m(&self) -> &WorkerMetrics {
+        self.metrics.worker(self.id)
+    }
+
     #[inline]
     pub fn shutting_down(&self) -> bool {
         shutdown::requested()
@@ -74,7 +99,8 @@ impl Worker {
 pub type Ready = Result<String, String>;
 
 /// Runs one worker on the current thread until shutdown. `listeners` are already bound.
-pub fn run(id: usize, plan: Arc<Plan>, cache: Arc<Store>, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>) {
+pub fn run(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>) {
+    let plan = shared.plan.clone();
     let force_epoll = std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
     let driver = if force_epoll { Driver::Epoll } else { plan.server.driver };
     if driver != Driver::Epoll {
@@ -82,14 +108,14 @@ pub fn run(id: usize, plan: Arc<Plan>, cache: Arc<Store>, listeners: Vec<std::ne
         b.setup_coop_taskrun().setup_single_issuer();
         match RuntimeBuilder::<IoUringDriver>::new().uring_builder(b).with_entries(1024).enable_timer().build() {
             Ok(mut rt) => {
-                return rt.block_on(main(id, plan, cache, listeners, ready, "io_uring (coop_taskrun, single_issuer)"))
+                return rt.block_on(main(id, shared, listeners, ready, "io_uring (coop_taskrun, single_issuer)"))
             }
             Err(e) => log(&format!(
                 "worker {id}: io_uring with COOP_TASKRUN|SINGLE_ISSUER unavailable ({e}); trying without flags"
             )),
         }
         match RuntimeBuilder::<IoUringDriver>::new().with_entries(1024).enable_timer().build() {
-            Ok(mut rt) => return rt.block_on(main(id, plan, cache, listeners, ready, "io_uring (no setup flags)")),
+            Ok(mut rt) => return rt.block_on(main(id, shared, listeners, ready, "io_uring (no setup flags)")),
             Err(e) if driver == Driver::IoUring => {
                 let _ = ready.send(Err(format!("worker {id}: driver = \"io_uring\" but io_uring is unavailable: {e}")));
                 return;
@@ -98,24 +124,31 @@ pub fn run(id: usize, plan: Arc<Plan>, cache: Arc<Store>, listeners: Vec<std::ne
         }
     }
     match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
-        Ok(mut rt) => rt.block_on(main(id, plan, cache, listeners, ready, "epoll")),
+        Ok(mut rt) => rt.block_on(main(id, shared, listeners, ready, "epoll")),
         Err(e) => {
             let _ = ready.send(Err(format!("worker {id}: cannot start the epoll driver: {e}")));
         }
     }
 }
 
-async fn main(
-    id: usize,
-    plan: Arc<Plan>,
-    cache: Arc<Store>,
-    listeners: Vec<std::net::TcpListener>,
-    ready: Sender<Ready>,
-    driver: &str,
-) {
+async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>, driver: &str) {
+    let Shared { plan, cache, metrics } = shared;
     let seed = (std::process::id() as u64) << 32 ^ (id as u64) ^ nanos();
+    let access_log = match &plan.access_log {
+        None => None,
+        Some(a) => match AccessLog::open(a.target.clone(), a.format.clone()) {
+            Ok(l) => Some(RefCell::new(l)),
+            Err(e) => {
+                let _ = ready.send(Err(format!("worker {id}: cannot open the access log {:?}: {e}", a.target)));
+                return;
+            }
+        },
+    };
     let w = Rc::new(Worker {
         id,
+        latency: metrics.recorder(id),
+        metrics,
+        access_log,
         pool: Pool::new(plan.upstreams.len(), plan.upstream.pool_max_idle, plan.upstream.pool_idle_timeout),
         balancer: Balancer::new(plan.upstreams.len(), plan.groups.len()),
         plan,
@@ -142,8 +175,12 @@ async fn main(
     let _ = ready.send(Ok(format!("worker {id}: driver {driver}")));
     drop(ready);
 
+    let mut tick = 0u64;
+    let mut reopen_seen = LOG_REOPEN.load(Ordering::Relaxed);
     while !shutdown::requested() {
         monoio::time::sleep(Duration::from_millis(50)).await;
+        tick += 1;
+        housekeeping(&w, tick, &mut reopen_seen);
     }
     stop.fire();
     let deadline = Instant::now() + w.plan.server.shutdown_timeout;
@@ -152,6 +189,32 @@ async fn main(
     }
     if w.busy.get() > 0 {
         log(&format!("worker {id}: drain time over with {} requests in flight", w.busy.get()));
+    }
+    w.latency.publish();
+    if let Some(l) = &w.access_log {
+        l.borrow_mut().flush();
+    }
+}
+
+/// Off the request path, every 50 ms tick: access log flush (200 ms) and reopen (SIGUSR1),
+/// latency histograms published for the admin thread (1 s).
+fn housekeeping(w: &Worker, tick: u64, reopen_seen: &mut u64) {
+    if let Some(l) = &w.access_log {
+        let mut l = l.borrow_mut();
+        let gen = LOG_REOPEN.load(Ordering::Relaxed);
+        if gen != *reopen_seen {
+            *reopen_seen = gen;
+            if let Err(e) = l.reopen() {
+                log(&format!("worker {}: cannot reopen the access log: {e}", w.id));
+            }
+        }
+        if tick % 4 == 0 {
+            l.flush();
+            w.m().access_log_dropped(l.dropped());
+        }
+    }
+    if tick % 20 == 0 {
+        w.latency.publish();
     }
 }
 
