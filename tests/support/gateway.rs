@@ -281,6 +281,9 @@ impl Gateway {
     pub fn sigint(&self) {
         self.signal("INT")
     }
+    pub fn sigusr1(&self) {
+        self.signal("USR1")
+    }
 
     /// Wait for the process to exit; None if still running after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
@@ -332,6 +335,11 @@ impl Gateway {
     #[track_caller]
     pub fn get(&self, target: &str) -> Response {
         self.send("GET", target, &[], b"")
+    }
+
+    /// The admin listener's port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
     }
 
     /// One request to the admin listener (`admin_listen`).
