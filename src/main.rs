@@ -1,4 +1,4 @@
-//! The `ringway` command: `run`, `check`, `--version`.
+//! The `ringway` command: `run`, `check`, `reload`, `--version`.
 
 use mimalloc::MiMalloc;
 use ringway::config;
@@ -10,6 +10,9 @@ static GLOBAL: MiMalloc = MiMalloc;
 const USAGE: &str = "\
 usage: ringway run [--config FILE]   serve (default config: /etc/ringway/ringway.toml, else the built-in demo)
        ringway check FILE            validate a config and print its route table
+       ringway reload [--config FILE]
+                                     check FILE, then ask the running gateway (on the file's
+                                     admin_listen) to reload it; same as kill -HUP
        ringway --version";
 
 fn main() -> ExitCode {
@@ -21,6 +24,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["check", file] => check(file),
+        ["reload"] => reload(config::SYSTEM_PATH),
+        ["reload", "--config", file] | ["reload", "-c", file] => reload(file),
         ["run"] => run(None),
         ["run", "--config", file] | ["run", "-c", file] => run(Some(file)),
         ["--help"] | ["-h"] | ["help"] => {
@@ -50,6 +55,49 @@ fn check(file: &str) -> ExitCode {
         Err(e) => {
             eprintln!("{e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Validates the file, then POSTs /reload to the admin listener it names.
+fn reload(file: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    let plan = match config::load(file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(addr) = plan.server.admin_listen else {
+        eprintln!("{file}: admin_listen is off; send SIGHUP to the ringway process instead");
+        return ExitCode::FAILURE;
+    };
+    let answer = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(3)).and_then(|mut s| {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        s.write_all(b"POST /reload HTTP/1.1\r\nHost: ringway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    });
+    match answer {
+        Err(e) => {
+            eprintln!("ringway reload: cannot reach the gateway's admin listener {addr}: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(text) => {
+            let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            let message = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| body.to_string());
+            if text.starts_with("HTTP/1.1 200") {
+                println!("{message}");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("ringway reload: {message}");
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - `GET /metrics`: Prometheus text exposition; OpenMetrics when Accept asks for
 //!   `application/openmetrics-text`.
 //! - `GET /debug/latency`: p50/p90/p99/p99.9/max per route, from the exact histograms.
+//! - `POST /reload`: reloads the config file (as SIGHUP); 200 or 400 with the error.
 //! - `GET /cache`: entries and bytes held by the response cache.
 //! - `POST /cache/flush[?stage=NAME][&prefix=KEY-PREFIX]`: drops cached responses. Keys
 //!   read `{stage} {METHOD} {resource} ...`; `stage` flushes one stage, `prefix` narrows
@@ -25,13 +26,11 @@ use std::time::Duration;
 const MAX_REQUEST: usize = 16 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the admin endpoints read.
+/// What the admin endpoints read besides the current plan generation.
 pub struct Admin {
-    pub plan: Arc<Plan>,
     pub cache: Arc<Store>,
     /// Set once every worker has started.
     pub ready: Arc<AtomicBool>,
-    pub metrics: Arc<crate::observe::metrics::Metrics>,
 }
 
 /// Binds `addr` and serves it on a new thread until the process exits.
@@ -49,7 +48,8 @@ pub fn start(addr: SocketAddr, admin: Admin) -> Result<(), String> {
 }
 
 fn serve(mut s: TcpStream, admin: &Admin) -> std::io::Result<()> {
-    let (plan, cache) = (&*admin.plan, &*admin.cache);
+    let Some(gen) = crate::server::reload::current() else { return Ok(()) };
+    let (plan, cache, metrics) = (&*gen.plan, &*admin.cache, &*gen.metrics);
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     s.set_write_timeout(Some(IO_TIMEOUT))?;
     let mut buf = vec![0u8; MAX_REQUEST];
@@ -89,7 +89,7 @@ fn serve(mut s: TcpStream, admin: &Admin) -> std::io::Result<()> {
             let open = memchr::memmem::find(accept, b"application/openmetrics-text").is_some();
             let mut body = String::with_capacity(16 * 1024);
             if plan.metrics.enabled {
-                admin.metrics.render(&mut body, open);
+                metrics.render(&mut body, open);
             } else if open {
                 body.push_str("# EOF\n");
             }
@@ -98,9 +98,13 @@ fn serve(mut s: TcpStream, admin: &Admin) -> std::io::Result<()> {
         }
         (b"GET", b"/debug/latency") => {
             let mut body = String::new();
-            admin.metrics.latency_json(&mut body);
+            metrics.latency_json(&mut body);
             reply(&mut s, 200, &body)
         }
+        (b"POST", b"/reload") => match crate::server::reload_now() {
+            Ok(summary) => reply(&mut s, 200, &serde_json::json!({ "result": "ok", "message": summary }).to_string()),
+            Err(e) => reply(&mut s, 400, &serde_json::json!({ "result": "failed", "message": e }).to_string()),
+        },
         (b"GET", b"/cache") => {
             let (entries, bytes) = cache.usage();
             let body = format!(r#"{{"entries":{entries},"bytes":{bytes},"max_bytes":{}}}"#, cache.max_bytes);

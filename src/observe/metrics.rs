@@ -320,6 +320,13 @@ impl Metrics {
         LatencyRecorder::new(self.latency[id].clone())
     }
 
+    /// Takes over the reload counts of the metrics this replaces (a reloaded config).
+    pub fn carry_reloads(&self, old: &Metrics) {
+        for (n, o) in self.reloads.iter().zip(&old.reloads) {
+            n.store(o.load(Relaxed), Relaxed);
+        }
+    }
+
     /// Counts one configuration reload; any thread.
     pub fn config_reload(&self, ok: bool) {
         self.reloads[usize::from(!ok)].fetch_add(1, Relaxed);

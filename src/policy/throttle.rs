@@ -29,6 +29,13 @@ pub enum Verdict {
 }
 
 impl Bucket {
+    /// Takes over another bucket's state (a reloaded config) when the limits are the same.
+    pub fn carry_from(&self, old: &Bucket) {
+        if self.interval == old.interval && self.tolerance == old.tolerance {
+            self.tat.store(old.tat.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
     pub fn new(rate: f64, burst: u64) -> Bucket {
         let (interval, tolerance) = if rate <= 0.0 || burst == 0 {
             (0, 0)

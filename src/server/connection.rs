@@ -15,7 +15,7 @@ use crate::observe::metrics::ThrottleScope;
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::outcome::Outcome;
-use crate::server::worker::Worker;
+use crate::server::worker::{Current, Worker};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
@@ -78,8 +78,18 @@ pub struct Conn {
     busy: bool,
 }
 
-pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_port: u16) {
-    let plan = w.plan.clone();
+/// How `Conn::run` ended.
+enum Ended {
+    Done,
+    /// The worker moved to a reloaded plan: go on with the same connection on it.
+    Switch,
+}
+
+pub async fn serve(current: Current, stream: TcpStream, peer: SocketAddr, local_port: u16) {
+    let mut w = current.borrow().clone();
+    // The open-connections gauge belongs to the generation the connection opened on.
+    let (metrics, id) = (w.metrics.clone(), w.id);
+    metrics.worker(id).connection_opened();
     let mut c = Conn {
         stream,
         rbuf: Vec::with_capacity(INITIAL_READ_BUF),
@@ -100,24 +110,33 @@ pub async fn serve(w: Rc<Worker>, stream: TcpStream, peer: SocketAddr, local_por
         error_message: String::new(),
         validation_error: String::new(),
         out: Outcome::default(),
-        detail: w.access_log.is_some(),
+        detail: false,
         read_total: 0,
         read_mark: 0,
         busy: false,
     };
-    w.m().connection_opened();
-    c.run(&w, &plan).await;
-    w.m().connection_closed();
+    loop {
+        let plan = w.plan.clone();
+        c.detail = w.access_log.is_some();
+        match c.run(&w, &plan, &current).await {
+            Ended::Done => break,
+            Ended::Switch => w = current.borrow().clone(),
+        }
+    }
+    metrics.worker(id).connection_closed();
     if c.busy {
         w.set_busy(false);
     }
 }
 
 impl Conn {
-    async fn run(&mut self, w: &Worker, plan: &Plan) {
+    async fn run(&mut self, w: &Rc<Worker>, plan: &Plan, current: &Current) -> Ended {
         let mut caps = Captures::new();
         loop {
-            let Some(head) = self.read_head(w, plan).await else { return };
+            if !Rc::ptr_eq(w, &current.borrow()) {
+                return Ended::Switch;
+            }
+            let Some(head) = self.read_head(w, plan).await else { return Ended::Done };
             self.consumed = head.len;
             self.body_done = head.body == BodyKind::None;
             self.head_len = head.len;
@@ -129,7 +148,7 @@ impl Conn {
                 self.record(w, plan, &head, bytes_in);
             }
             if flow == Flow::Close || w.shutting_down() {
-                return;
+                return Ended::Done;
             }
             self.rbuf.drain(..self.consumed.min(self.rbuf.len()));
             self.head_len = 0;

@@ -3,6 +3,7 @@
 pub mod connection;
 pub mod listener;
 pub mod outcome;
+pub mod reload;
 pub mod respond;
 pub mod shutdown;
 pub mod state;
@@ -13,6 +14,16 @@ use crate::config::Plan;
 use crate::policy::cache_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Reloads the config and logs the outcome (SIGHUP, `POST /reload`).
+pub fn reload_now() -> Result<String, String> {
+    let result = reload::reload(new_metrics);
+    match &result {
+        Ok(summary) => worker::log(summary),
+        Err(e) => worker::log(&format!("reload failed, still serving the previous config: {e}")),
+    }
+    result
+}
 
 /// The process's metrics, labelled from the plan.
 fn new_metrics(plan: &Plan) -> crate::observe::metrics::Metrics {
@@ -37,14 +48,9 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     let plan = Arc::new(plan);
     let cache = Arc::new(Store::new(plan.cache.max_bytes));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let metrics = Arc::new(new_metrics(&plan));
+    let gen = reload::install(plan.clone(), Arc::new(new_metrics(&plan)));
     if let Some(addr) = plan.server.admin_listen {
-        let admin = crate::observe::admin::Admin {
-            plan: plan.clone(),
-            cache: cache.clone(),
-            ready: ready.clone(),
-            metrics: metrics.clone(),
-        };
+        let admin = crate::observe::admin::Admin { cache: cache.clone(), ready: ready.clone() };
         crate::observe::admin::start(addr, admin)?;
     }
     let n = plan.server.workers;
@@ -56,14 +62,14 @@ pub fn serve(plan: Plan) -> Result<(), String> {
         }
         per_worker.push(ls);
     }
-    use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1])
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
 
     let (tx, rx) = std::sync::mpsc::channel();
     let mut threads = Vec::with_capacity(n);
     for (id, ls) in per_worker.into_iter().enumerate() {
-        let shared = worker::Shared { plan: plan.clone(), cache: cache.clone(), metrics: metrics.clone() };
+        let shared = worker::Shared { gen: gen.clone(), cache: cache.clone() };
         let tx = tx.clone();
         let t = std::thread::Builder::new()
             .name(format!("ringway-w{id}"))
@@ -86,17 +92,22 @@ pub fn serve(plan: Plan) -> Result<(), String> {
         }
     }
     ready.store(true, std::sync::atomic::Ordering::Release);
-    let persister = state::start(plan.clone());
+    let persister = state::start();
     let addrs: Vec<String> = plan.server.listen.iter().map(|a| a.to_string()).collect();
     worker::log(&format!("ready: {n} workers on {}", addrs.join(", ")));
 
-    // SIGUSR1: workers reopen their access log files (logrotate); then wait on.
-    let sig = signals.forever().find(|&s| {
-        if s == SIGUSR1 {
+    // SIGUSR1: workers reopen their access log files (logrotate); SIGHUP: reload the config.
+    // Then wait on.
+    let sig = signals.forever().find(|&s| match s {
+        SIGUSR1 => {
             worker::LOG_REOPEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return false;
+            false
         }
-        true
+        SIGHUP => {
+            let _ = reload_now();
+            false
+        }
+        _ => true,
     });
     worker::log(&format!(
         "shutting down (signal {}; draining up to {} ms)",
@@ -113,7 +124,7 @@ pub fn serve(plan: Plan) -> Result<(), String> {
             let _ = t.join();
         }
     }
-    state::finish(&plan, persister);
+    state::finish(persister);
     worker::log("stopped");
     Ok(())
 }

@@ -5,7 +5,6 @@ use super::{shutdown, worker::log};
 use crate::clock::unix_now;
 use crate::config::Plan;
 use crate::policy::quota;
-use std::sync::Arc;
 use std::time::Duration;
 
 fn has_quotas(plan: &Plan) -> bool {
@@ -51,18 +50,18 @@ fn persist(plan: &Plan, last: &mut String) {
     }
 }
 
-/// Starts the persister when any key has a quota. Call `finish` with the handle at shutdown.
-pub fn start(plan: Arc<Plan>) -> Option<std::thread::JoinHandle<String>> {
-    if !has_quotas(&plan) {
-        return None;
-    }
+/// Starts the persister; it follows the current plan across reloads. Call `finish` with
+/// the handle at shutdown.
+pub fn start() -> Option<std::thread::JoinHandle<String>> {
     std::thread::Builder::new()
         .name("ringway-state".into())
         .spawn(move || {
             let mut last = String::new();
             while !shutdown::requested() {
                 std::thread::sleep(Duration::from_millis(200));
-                persist(&plan, &mut last);
+                if let Some(g) = super::reload::current().filter(|g| has_quotas(&g.plan)) {
+                    persist(&g.plan, &mut last);
+                }
                 for _ in 0..4 {
                     if shutdown::requested() {
                         break;
@@ -76,9 +75,11 @@ pub fn start(plan: Arc<Plan>) -> Option<std::thread::JoinHandle<String>> {
 }
 
 /// Final write after the workers have stopped.
-pub fn finish(plan: &Plan, persister: Option<std::thread::JoinHandle<String>>) {
+pub fn finish(persister: Option<std::thread::JoinHandle<String>>) {
     if let Some(h) = persister {
         let mut last = h.join().unwrap_or_default();
-        persist(plan, &mut last);
+        if let Some(g) = super::reload::current().filter(|g| has_quotas(&g.plan)) {
+            persist(&g.plan, &mut last);
+        }
     }
 }

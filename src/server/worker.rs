@@ -1,7 +1,9 @@
 //! A worker: one thread, one monoio runtime, its own listeners, upstream pool, request-id
 //! generator and date cache. Nothing here is shared with other workers except the
-//! immutable plan and the shutdown flag.
+//! immutable plan and the shutdown flag. A reload gives the thread a new `Worker` built on the
+//! new plan; connections move to it between two requests (see `reload.rs`).
 
+use super::reload::{self, Generation};
 use super::{connection, shutdown};
 use crate::config::plan::{Driver, Plan};
 use crate::http::write::{DateCache, RequestIds};
@@ -21,16 +23,20 @@ use std::time::{Duration, Instant};
 
 /// What every worker shares with the others and the admin thread.
 pub struct Shared {
-    pub plan: Arc<Plan>,
+    pub gen: Arc<Generation>,
     pub cache: Arc<Store>,
-    pub metrics: Arc<Metrics>,
 }
+
+/// The thread's current `Worker`; replaced on reload.
+pub type Current = Rc<RefCell<Rc<Worker>>>;
 
 /// Bumped on SIGUSR1: workers reopen their access log files.
 pub static LOG_REOPEN: AtomicU64 = AtomicU64::new(0);
 
 pub struct Worker {
     pub id: usize,
+    /// The plan generation this worker serves.
+    pub generation: u64,
     pub plan: Arc<Plan>,
     pub metrics: Arc<Metrics>,
     /// This worker's high-resolution latency histograms (published about once a second).
@@ -44,8 +50,8 @@ pub struct Worker {
     pub date: DateCache,
     /// The box-wide response cache (shared by every worker).
     pub cache: Arc<Store>,
-    /// Connections with an unanswered request (drained on shutdown).
-    busy: Cell<usize>,
+    /// Connections with an unanswered request (drained on shutdown), across generations.
+    busy: Rc<Cell<usize>>,
 }
 
 impl Worker {
@@ -100,7 +106,7 @@ pub type Ready = Result<String, String>;
 
 /// Runs one worker on the current thread until shutdown. `listeners` are already bound.
 pub fn run(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>) {
-    let plan = shared.plan.clone();
+    let plan = shared.gen.plan.clone();
     let force_epoll = std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
     let driver = if force_epoll { Driver::Epoll } else { plan.server.driver };
     if driver != Driver::Epoll {
@@ -131,23 +137,22 @@ pub fn run(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, rea
     }
 }
 
-async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>, driver: &str) {
-    let Shared { plan, cache, metrics } = shared;
-    let seed = (std::process::id() as u64) << 32 ^ (id as u64) ^ nanos();
+/// A worker on `gen`'s plan. Err: the access log cannot be opened.
+fn build(id: usize, gen: &Generation, cache: Arc<Store>, busy: Rc<Cell<usize>>) -> Result<Worker, String> {
+    let plan = gen.plan.clone();
     let access_log = match &plan.access_log {
         None => None,
         Some(a) => match AccessLog::open(a.target.clone(), a.format.clone()) {
             Ok(l) => Some(RefCell::new(l)),
-            Err(e) => {
-                let _ = ready.send(Err(format!("worker {id}: cannot open the access log {:?}: {e}", a.target)));
-                return;
-            }
+            Err(e) => return Err(format!("worker {id}: cannot open the access log {:?}: {e}", a.target)),
         },
     };
-    let w = Rc::new(Worker {
+    let seed = (std::process::id() as u64) << 32 ^ (id as u64) ^ nanos();
+    Ok(Worker {
         id,
-        latency: metrics.recorder(id),
-        metrics,
+        generation: gen.number,
+        latency: gen.metrics.recorder(id),
+        metrics: gen.metrics.clone(),
         access_log,
         pool: Pool::new(plan.upstreams.len(), plan.upstream.pool_max_idle, plan.upstream.pool_idle_timeout),
         balancer: Balancer::new(plan.upstreams.len(), plan.groups.len()),
@@ -155,8 +160,21 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         ids: RequestIds::new(seed),
         date: DateCache::default(),
         cache,
-        busy: Cell::new(0),
-    });
+        busy,
+    })
+}
+
+async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>, driver: &str) {
+    let Shared { gen, cache } = shared;
+    let busy = Rc::new(Cell::new(0));
+    let w = match build(id, &gen, cache.clone(), busy.clone()) {
+        Ok(w) => Rc::new(w),
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let current: Current = Rc::new(RefCell::new(w));
     let stop = Rc::new(shutdown::LocalSignal::default());
     let mut bound = Vec::new();
     for l in listeners {
@@ -170,7 +188,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         }
     }
     for (l, port) in bound {
-        monoio::spawn(accept_loop(w.clone(), l, port, stop.clone()));
+        monoio::spawn(accept_loop(current.clone(), l, port, stop.clone()));
     }
     let _ = ready.send(Ok(format!("worker {id}: driver {driver}")));
     drop(ready);
@@ -180,15 +198,29 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
     while !shutdown::requested() {
         monoio::time::sleep(Duration::from_millis(50)).await;
         tick += 1;
+        let w = current.borrow().clone();
+        if w.generation != reload::number() {
+            if let Some(g) = reload::current() {
+                match build(id, &g, cache.clone(), busy.clone()) {
+                    Ok(nw) => {
+                        w.latency.publish();
+                        *current.borrow_mut() = Rc::new(nw);
+                    }
+                    Err(e) => log(&e),
+                }
+            }
+        }
+        let w = current.borrow().clone();
         housekeeping(&w, tick, &mut reopen_seen);
     }
     stop.fire();
+    let w = current.borrow().clone();
     let deadline = Instant::now() + w.plan.server.shutdown_timeout;
-    while w.busy.get() > 0 && Instant::now() < deadline {
+    while busy.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
     }
-    if w.busy.get() > 0 {
-        log(&format!("worker {id}: drain time over with {} requests in flight", w.busy.get()));
+    if busy.get() > 0 {
+        log(&format!("worker {id}: drain time over with {} requests in flight", busy.get()));
     }
     w.latency.publish();
     if let Some(l) = &w.access_log {
@@ -218,7 +250,7 @@ fn housekeeping(w: &Worker, tick: u64, reopen_seen: &mut u64) {
     }
 }
 
-async fn accept_loop(w: Rc<Worker>, listener: monoio::net::TcpListener, port: u16, stop: Rc<shutdown::LocalSignal>) {
+async fn accept_loop(current: Current, listener: monoio::net::TcpListener, port: u16, stop: Rc<shutdown::LocalSignal>) {
     let stopped = stop.wait();
     let mut stopped = std::pin::pin!(stopped);
     loop {
@@ -230,11 +262,11 @@ async fn accept_loop(w: Rc<Worker>, listener: monoio::net::TcpListener, port: u1
             None => break,
             Some(Ok((stream, peer))) => {
                 let _ = stream.set_nodelay(true);
-                monoio::spawn(connection::serve(w.clone(), stream, peer, port));
+                monoio::spawn(connection::serve(current.clone(), stream, peer, port));
             }
             Some(Err(e)) => {
                 // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
-                log(&format!("worker {}: accept failed: {e}", w.id));
+                log(&format!("worker {}: accept failed: {e}", current.borrow().id));
                 monoio::time::sleep(Duration::from_millis(10)).await;
             }
         }

@@ -284,6 +284,18 @@ impl Gateway {
     pub fn sigusr1(&self) {
         self.signal("USR1")
     }
+    pub fn sighup(&self) {
+        self.signal("HUP")
+    }
+
+    /// Replaces `from` with `to` in the running gateway's config file (for reload tests).
+    #[track_caller]
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(path).expect("read config");
+        assert!(text.contains(from), "config has no {from:?}");
+        std::fs::write(path, text.replacen(from, to, 1)).expect("write config");
+    }
 
     /// Wait for the process to exit; None if still running after `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
