@@ -146,3 +146,20 @@ fn quota_usage_and_new_routes_after_a_reload() {
     assert_eq!(statuses, [200, 200, 429], "3 of 5 were used before the reload");
     assert_eq!(gw.send("GET", "/q", &key, b"").text(), r#"{"message":"Limit Exceeded"}"#);
 }
+
+#[test]
+fn idle_upstream_connections_survive_a_reload() {
+    let up = Upstream::fixed("up");
+    let cfg = format!("{ROUTE}[[routes]]\npath = \"/p\"\nmethod = \"GET\"\nintegration = {{ type = \"http_proxy\", uri = \"http://{}/p\" }}\n", up.hostport());
+    let gw = Gateway::builder(&cfg).workers(1).start();
+    for _ in 0..5 {
+        assert_eq!(gw.get("/p").status, 200);
+    }
+    gw.edit_config("body = 'v0'", "body = 'v1'");
+    gw.sighup();
+    wait_body(&gw, "/v", "v1");
+    for _ in 0..5 {
+        assert_eq!(gw.get("/p").status, 200);
+    }
+    assert_eq!(up.connections(), 1, "the pooled upstream connection moved to the new config");
+}

@@ -66,6 +66,18 @@ impl Pool {
         stack.push(conn);
     }
 
+    /// Takes over another pool's idle connections (a reloaded plan): `map` gives the new
+    /// index of each old upstream, None when it is gone (its connections are closed).
+    pub fn adopt(&self, old: &Pool, map: impl Fn(usize) -> Option<usize>) {
+        let mut mine = self.idle.borrow_mut();
+        for (i, stack) in old.idle.borrow_mut().iter_mut().enumerate() {
+            if let Some(dst) = map(i).and_then(|n| mine.get_mut(n)) {
+                dst.append(stack);
+                dst.truncate(self.max_idle);
+            }
+        }
+    }
+
     pub fn idle_count(&self) -> usize {
         self.idle.borrow().iter().map(Vec::len).sum()
     }
