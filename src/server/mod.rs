@@ -2,6 +2,7 @@
 
 pub mod connection;
 pub mod listener;
+pub mod notify;
 pub mod outcome;
 pub mod reload;
 pub mod respond;
@@ -92,6 +93,7 @@ pub fn serve(plan: Plan) -> Result<(), String> {
         }
     }
     ready.store(true, std::sync::atomic::Ordering::Release);
+    notify::ready();
     let persister = state::start();
     let addrs: Vec<String> = plan.server.listen.iter().map(|a| a.to_string()).collect();
     worker::log(&format!("ready: {n} workers on {}", addrs.join(", ")));
@@ -114,6 +116,7 @@ pub fn serve(plan: Plan) -> Result<(), String> {
         sig.unwrap_or(0),
         plan.server.shutdown_timeout.as_millis()
     ));
+    notify::stopping();
     shutdown::request();
     let limit = std::time::Instant::now() + plan.server.shutdown_timeout + Duration::from_secs(2);
     for t in threads {

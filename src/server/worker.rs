@@ -206,7 +206,9 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
                         w.latency.publish();
                         // Idle upstream connections stay when the upstream is the same.
                         let (old, new) = (&w.plan.upstreams, &nw.plan.upstreams);
-                        nw.pool.adopt(&w.pool, |i| new.iter().position(|u| u.name == old[i].name && u.addr == old[i].addr));
+                        nw.pool.adopt(&w.pool, |i| {
+                            new.iter().position(|u| u.name == old[i].name && u.addr == old[i].addr)
+                        });
                         *current.borrow_mut() = Rc::new(nw);
                     }
                     Err(e) => log(&e),
