@@ -163,3 +163,47 @@ fn idle_upstream_connections_survive_a_reload() {
     }
     assert_eq!(up.connections(), 1, "the pooled upstream connection moved to the new config");
 }
+
+#[test]
+fn listen_addresses_follow_the_config() {
+    let gw = Gateway::start(ROUTE);
+    let (first, extra) = (gw.port(), free_port());
+    let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    gw.edit_config(
+        &format!("listen = [\"127.0.0.1:{first}\"]"),
+        &format!("listen = [\"127.0.0.1:{first}\", \"127.0.0.1:{extra}\"]"),
+    );
+    gw.sighup();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let r = loop {
+        if let Ok(mut c) = Conn::try_connect(at(extra)) {
+            if let Ok(r) = c
+                .try_send(&request("GET", "/v", &[], b""))
+                .map_err(|e| e.to_string())
+                .and_then(|_| c.try_read_response())
+            {
+                break r;
+            }
+        }
+        assert!(Instant::now() < deadline, "the added address never answered: {}", gw.stderr_text());
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!((r.status, r.text()), (200, "v0".to_string()));
+    // Drop the first address: it stops accepting, the other keeps serving.
+    gw.edit_config(&format!("listen = [\"127.0.0.1:{first}\", "), "listen = [");
+    gw.sighup();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(at(first)).is_ok() {
+        assert!(Instant::now() < deadline, "the removed address still accepts");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(Conn::connect(at(extra)).roundtrip("GET", "/v", &[], b"").text(), "v0");
+    // A port another process holds fails the reload and changes nothing.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    gw.edit_config("listen = [", &format!("listen = [\"127.0.0.1:{port}\", "));
+    let r = gw.admin("POST", "/reload");
+    assert_eq!(r.status, 400, "{r}");
+    assert!(r.text().contains(&format!("127.0.0.1:{port}")), "{r}");
+    assert_eq!(Conn::connect(at(extra)).roundtrip("GET", "/v", &[], b"").text(), "v0");
+}

@@ -3,7 +3,8 @@
 //! an invalid one is logged as `file:line:col: message` and the running plan stays. A valid
 //! one takes over the quota counters and throttle buckets whose identity is unchanged, then
 //! is published; each worker picks it up on its next tick, and each connection between two
-//! requests, so a request always finishes on the plan it started with.
+//! requests, so a request always finishes on the plan it started with. Listen addresses
+//! added by the reload are bound here; removed ones are closed by the workers.
 
 use crate::config::plan::Plan;
 use crate::observe::metrics::Metrics;
@@ -23,6 +24,18 @@ struct Current {
 }
 
 static CURRENT: OnceLock<Current> = OnceLock::new();
+
+/// Listeners bound for addresses a reload added, by worker; each worker takes its own when
+/// it moves to the new generation.
+static NEW_LISTENERS: Mutex<Vec<(usize, std::net::TcpListener)>> = Mutex::new(Vec::new());
+
+/// The listeners bound for worker `id` by reloads since it last looked.
+pub fn take_listeners(id: usize) -> Vec<std::net::TcpListener> {
+    let mut all = NEW_LISTENERS.lock().unwrap_or_else(|e| e.into_inner());
+    let (mine, rest): (Vec<_>, Vec<_>) = all.drain(..).partition(|(w, _)| *w == id);
+    *all = rest;
+    mine.into_iter().map(|(_, l)| l).collect()
+}
 
 /// Installs the first generation (at startup).
 pub fn install(plan: Arc<Plan>, metrics: Arc<Metrics>) -> Arc<Generation> {
@@ -64,8 +77,23 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
         }
     };
     let mut notes = Vec::new();
-    if plan.server.listen != old.plan.server.listen {
-        notes.push("listener changes take effect on restart");
+    // New addresses are bound now (one SO_REUSEPORT listener per running worker), so a port
+    // that cannot be bound fails the reload instead of half-applying it. Removed addresses
+    // are closed by each worker when it moves to the new plan.
+    let workers = old.plan.server.workers;
+    let mut bound = Vec::new();
+    for addr in plan.server.listen.iter().filter(|a| !old.plan.server.listen.contains(a)) {
+        let bind_all = || -> std::io::Result<Vec<std::net::TcpListener>> {
+            super::listener::ensure_free(*addr)?;
+            (0..workers).map(|_| super::listener::bind(*addr)).collect()
+        };
+        match bind_all() {
+            Ok(ls) => bound.extend(ls.into_iter().enumerate()),
+            Err(e) => {
+                old.metrics.config_reload(false);
+                return Err(format!("{source}: cannot listen on {addr}: {e}"));
+            }
+        }
     }
     if plan.server.workers != old.plan.server.workers {
         notes.push("a new worker count takes effect on restart");
@@ -87,6 +115,7 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
         notes.join("; ")
     );
     *slot = Arc::new(Generation { number, plan: Arc::new(plan), metrics });
+    NEW_LISTENERS.lock().unwrap_or_else(|e| e.into_inner()).extend(bound);
     cur.number.store(number, Ordering::Release);
     Ok(summary)
 }

@@ -175,7 +175,9 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         }
     };
     let current: Current = Rc::new(RefCell::new(w));
-    let stop = Rc::new(shutdown::LocalSignal::default());
+    // One stop signal per accept loop: shutdown fires them all, a reload those of the
+    // addresses it removed.
+    let mut loops: Vec<(std::net::SocketAddr, Rc<shutdown::LocalSignal>)> = Vec::new();
     let mut bound = Vec::new();
     for l in listeners {
         let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
@@ -188,7 +190,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         }
     }
     for (l, port) in bound {
-        monoio::spawn(accept_loop(current.clone(), l, port, stop.clone()));
+        loops.push(spawn_accept(&current, l, port));
     }
     let _ = ready.send(Ok(format!("worker {id}: driver {driver}")));
     drop(ready);
@@ -204,6 +206,20 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
                 match build(id, &g, cache.clone(), busy.clone()) {
                     Ok(nw) => {
                         w.latency.publish();
+                        for l in reload::take_listeners(id) {
+                            let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+                            match monoio::net::TcpListener::from_std(l) {
+                                Ok(l) => loops.push(spawn_accept(&current, l, port)),
+                                Err(e) => log(&format!("worker {id}: cannot register a new listener: {e}")),
+                            }
+                        }
+                        loops.retain(|(addr, stop)| {
+                            let keep = nw.plan.server.listen.contains(addr);
+                            if !keep {
+                                stop.fire();
+                            }
+                            keep
+                        });
                         // Idle upstream connections stay when the upstream is the same.
                         let (old, new) = (&w.plan.upstreams, &nw.plan.upstreams);
                         nw.pool.adopt(&w.pool, |i| {
@@ -218,7 +234,9 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         let w = current.borrow().clone();
         housekeeping(&w, tick, &mut reopen_seen);
     }
-    stop.fire();
+    for (_, stop) in &loops {
+        stop.fire();
+    }
     let w = current.borrow().clone();
     let deadline = Instant::now() + w.plan.server.shutdown_timeout;
     while busy.get() > 0 && Instant::now() < deadline {
@@ -253,6 +271,18 @@ fn housekeeping(w: &Worker, tick: u64, reopen_seen: &mut u64) {
     if tick % 20 == 0 {
         w.latency.publish();
     }
+}
+
+/// Starts accepting on `l`; returns its address and the signal that stops it.
+fn spawn_accept(
+    current: &Current,
+    l: monoio::net::TcpListener,
+    port: u16,
+) -> (std::net::SocketAddr, Rc<shutdown::LocalSignal>) {
+    let addr = l.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+    let stop = Rc::new(shutdown::LocalSignal::default());
+    monoio::spawn(accept_loop(current.clone(), l, port, stop.clone()));
+    (addr, stop)
 }
 
 async fn accept_loop(current: Current, listener: monoio::net::TcpListener, port: u16, stop: Rc<shutdown::LocalSignal>) {
