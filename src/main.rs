@@ -9,6 +9,9 @@ static GLOBAL: MiMalloc = MiMalloc;
 
 const USAGE: &str = "\
 usage: ringway run [--config FILE]   serve (default config: /etc/ringway/ringway.toml, else the built-in demo)
+       ringway run --config FILE --upgrade
+                                     take over the listening sockets of the running process
+                                     (server.control_socket), which then drains and exits
        ringway check FILE            validate a config and print its route table
        ringway reload [--config FILE]
                                      check FILE, then ask the running gateway (on the file's
@@ -26,8 +29,9 @@ fn main() -> ExitCode {
         ["check", file] => check(file),
         ["reload"] => reload(config::SYSTEM_PATH),
         ["reload", "--config", file] | ["reload", "-c", file] => reload(file),
-        ["run"] => run(None),
-        ["run", "--config", file] | ["run", "-c", file] => run(Some(file)),
+        ["run"] => run(None, false),
+        ["run", "--config", file] | ["run", "-c", file] => run(Some(file), false),
+        ["run", "--config", file, "--upgrade"] | ["run", "-c", file, "--upgrade"] => run(Some(file), true),
         ["--help"] | ["-h"] | ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -102,7 +106,7 @@ fn reload(file: &str) -> ExitCode {
     }
 }
 
-fn run(file: Option<&str>) -> ExitCode {
+fn run(file: Option<&str>, upgrade: bool) -> ExitCode {
     let loaded = match file {
         Some(f) => config::load(f),
         None if std::path::Path::new(config::SYSTEM_PATH).exists() => config::load(config::SYSTEM_PATH),
@@ -116,7 +120,7 @@ fn run(file: Option<&str>) -> ExitCode {
         }
     };
     eprintln!("ringway: config {} ({} routes)", plan.source, plan.routes.len());
-    match ringway::server::serve(plan) {
+    match ringway::server::serve(plan, upgrade) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ringway: {e}");

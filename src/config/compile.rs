@@ -508,7 +508,12 @@ fn compile_server(cx: &Ctx, s: &RawServer) -> Result<Server, ConfigError> {
         Some(d) if d.get_ref().is_empty() => return Err(cx.err(d.span(), "state_dir cannot be empty")),
         Some(d) => std::path::PathBuf::from(d.get_ref()),
     };
-    Ok(Server { listen, workers, driver, admin_listen, shutdown_timeout, state_dir })
+    let control_socket = match &s.control_socket {
+        None => None,
+        Some(p) if p.get_ref().starts_with('/') => Some(std::path::PathBuf::from(p.get_ref())),
+        Some(p) => return Err(cx.err(p.span(), "control_socket must be an absolute path")),
+    };
+    Ok(Server { listen, workers, driver, admin_listen, shutdown_timeout, state_dir, control_socket })
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {

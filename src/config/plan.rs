@@ -43,6 +43,8 @@ pub struct Server {
     pub admin_listen: Option<SocketAddr>,
     pub shutdown_timeout: Duration,
     pub state_dir: std::path::PathBuf,
+    /// For zero-downtime upgrades (`ringway run --upgrade`); None: off.
+    pub control_socket: Option<std::path::PathBuf>,
 }
 
 pub struct Limits {

@@ -206,6 +206,8 @@ pub struct RawServer {
     pub shutdown_timeout_ms: Option<Spanned<u64>>,
     /// Where quota usage is persisted.
     pub state_dir: Option<Spanned<String>>,
+    /// Unix socket over which a new process (`ringway run --upgrade`) takes the listeners.
+    pub control_socket: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

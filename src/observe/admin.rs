@@ -34,8 +34,16 @@ pub struct Admin {
 }
 
 /// Binds `addr` and serves it on a new thread until the process exits.
-pub fn start(addr: SocketAddr, admin: Admin) -> Result<(), String> {
-    let listener = TcpListener::bind(addr).map_err(|e| format!("admin_listen {addr}: {e}"))?;
+/// `inherited`: the admin socket handed over by the process this one replaces.
+pub fn start(addr: SocketAddr, admin: Admin, inherited: Option<TcpListener>) -> Result<(), String> {
+    let listener = match inherited {
+        Some(l) => {
+            l.set_nonblocking(false).map_err(|e| format!("admin_listen {addr}: {e}"))?;
+            l
+        }
+        None => TcpListener::bind(addr).map_err(|e| format!("admin_listen {addr}: {e}"))?,
+    };
+    crate::server::handover::register_admin(addr, &listener);
     std::thread::Builder::new()
         .name("ringway-admin".into())
         .spawn(move || {

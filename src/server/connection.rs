@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 /// Starting size of a connection's read buffer; it grows up to the head limit.
 const INITIAL_READ_BUF: usize = 4096;
+/// While draining, how long a fresh connection may take to send its first request.
+pub const DRAIN_FIRST_REQUEST: Duration = Duration::from_secs(2);
 /// Largest read buffer while streaming a request body.
 const BODY_READ_BUF: usize = 64 * 1024;
 
@@ -72,10 +74,14 @@ pub struct Conn {
     pub out: Outcome,
     /// Note the head length and request id of responses (for the access log).
     detail: bool,
+    /// Requests answered on this connection.
+    served: u64,
     /// Bytes read from the client so far, and at the start of the current request.
     read_total: u64,
     read_mark: u64,
     busy: bool,
+    /// Accepted, no byte received yet.
+    fresh: bool,
 }
 
 /// How `Conn::run` ended.
@@ -111,10 +117,15 @@ pub async fn serve(current: Current, stream: TcpStream, peer: SocketAddr, local_
         validation_error: String::new(),
         out: Outcome::default(),
         detail: false,
+        served: 0,
         read_total: 0,
         read_mark: 0,
         busy: false,
+        fresh: true,
     };
+    // A fresh connection counts until its first bytes arrive: a drain gives it a moment
+    // (DRAIN_FIRST_REQUEST) instead of closing it unanswered.
+    w.set_fresh(true);
     loop {
         let plan = w.plan.clone();
         c.detail = w.access_log.is_some();
@@ -126,6 +137,9 @@ pub async fn serve(current: Current, stream: TcpStream, peer: SocketAddr, local_
     metrics.worker(id).connection_closed();
     if c.busy {
         w.set_busy(false);
+    }
+    if c.fresh {
+        w.set_fresh(false);
     }
 }
 
@@ -142,6 +156,7 @@ impl Conn {
             self.head_len = head.len;
             self.out = Outcome::default();
             let flow = self.handle(w, plan, &head, &mut caps).await;
+            self.served += 1;
             if plan.metrics.enabled || w.access_log.is_some() {
                 let bytes_in = self.read_total - self.read_mark;
                 self.read_mark = self.read_total;
@@ -169,6 +184,10 @@ impl Conn {
                     self.busy = true;
                     w.set_busy(true);
                 }
+                if self.fresh {
+                    self.fresh = false;
+                    w.set_fresh(false);
+                }
                 match request::parse(&self.rbuf, limits.max_header_bytes, limits.max_uri_bytes, &mut self.fields) {
                     Ok(Some(h)) => {
                         self.now = Instant::now();
@@ -180,10 +199,13 @@ impl Conn {
                         return None;
                     }
                 }
-            } else if w.shutting_down() {
+            } else if w.shutting_down() && self.served > 0 {
+                // Draining: an idle keep-alive connection is done. A fresh one (accepted
+                // just before the drain, or during a handover) still gets its request served.
                 return None;
             }
             let timeout = match deadline {
+                None if self.rbuf.is_empty() && w.shutting_down() => limits.idle_timeout.min(DRAIN_FIRST_REQUEST),
                 None if self.rbuf.is_empty() => limits.idle_timeout,
                 None => limits.header_timeout,
                 Some(d) => d.saturating_duration_since(Instant::now()),

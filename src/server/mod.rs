@@ -1,6 +1,7 @@
 //! Server: listeners, worker threads, connections, shutdown.
 
 pub mod connection;
+pub mod handover;
 pub mod listener;
 pub mod notify;
 pub mod outcome;
@@ -41,9 +42,18 @@ fn new_metrics(plan: &Plan) -> crate::observe::metrics::Metrics {
 }
 
 /// Binds, starts every worker, waits for SIGTERM/SIGINT, drains, returns.
-pub fn serve(plan: Plan) -> Result<(), String> {
+/// `upgrade`: take the listening sockets of the running process (over `control_socket`)
+/// instead of binding them; that process then drains and exits.
+pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
+    let mut inherited = match (&plan.server.control_socket, upgrade) {
+        (Some(path), true) => handover::take_over(path).map_err(|e| format!("upgrade: {e}"))?,
+        (None, true) => return Err("--upgrade needs server.control_socket in the config".into()),
+        (_, false) => handover::Inherited { listeners: Vec::new(), admin: None },
+    };
     for addr in &plan.server.listen {
-        listener::ensure_free(*addr).map_err(|e| e.to_string())?;
+        if !inherited.listeners.iter().any(|(a, _)| a == addr) {
+            listener::ensure_free(*addr).map_err(|e| e.to_string())?;
+        }
     }
     state::restore(&plan);
     let plan = Arc::new(plan);
@@ -52,16 +62,28 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     let gen = reload::install(plan.clone(), Arc::new(new_metrics(&plan)));
     if let Some(addr) = plan.server.admin_listen {
         let admin = crate::observe::admin::Admin { cache: cache.clone(), ready: ready.clone() };
-        crate::observe::admin::start(addr, admin)?;
+        let handed = inherited.admin.take().filter(|(a, _)| *a == addr).map(|(_, l)| l);
+        crate::observe::admin::start(addr, admin, handed)?;
     }
     let n = plan.server.workers;
-    let mut per_worker = Vec::with_capacity(n);
-    for _ in 0..n {
-        let mut ls = Vec::new();
+    let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..n).map(|_| Vec::new()).collect();
+    for ls in per_worker.iter_mut() {
         for addr in &plan.server.listen {
-            ls.push(listener::bind(*addr).map_err(|e| e.to_string())?);
+            // A socket handed over keeps its queue; bind only what is missing.
+            let l = match inherited.listeners.iter().position(|(a, _)| a == addr) {
+                Some(i) => inherited.listeners.swap_remove(i).1,
+                None => listener::bind(*addr).map_err(|e| e.to_string())?,
+            };
+            handover::register(*addr, &l);
+            ls.push(l);
         }
-        per_worker.push(ls);
+    }
+    // More sockets handed over than this process has workers: accept on them too.
+    for (i, (addr, l)) in inherited.listeners.into_iter().enumerate() {
+        if plan.server.listen.contains(&addr) {
+            handover::register(addr, &l);
+            per_worker[i % n].push(l);
+        }
     }
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGUSR1, SIGHUP])
@@ -96,6 +118,9 @@ pub fn serve(plan: Plan) -> Result<(), String> {
     notify::ready();
     let persister = state::start();
     let addrs: Vec<String> = plan.server.listen.iter().map(|a| a.to_string()).collect();
+    if let Some(path) = &plan.server.control_socket {
+        handover::serve_control(path).map_err(|e| format!("control_socket {}: {e}", path.display()))?;
+    }
     worker::log(&format!("ready: {n} workers on {}", addrs.join(", ")));
 
     // SIGUSR1: workers reopen their access log files (logrotate); SIGHUP: reload the config.

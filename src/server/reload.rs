@@ -88,7 +88,12 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
             (0..workers).map(|_| super::listener::bind(*addr)).collect()
         };
         match bind_all() {
-            Ok(ls) => bound.extend(ls.into_iter().enumerate()),
+            Ok(ls) => {
+                for l in &ls {
+                    super::handover::register(*addr, l);
+                }
+                bound.extend(ls.into_iter().enumerate());
+            }
             Err(e) => {
                 old.metrics.config_reload(false);
                 return Err(format!("{source}: cannot listen on {addr}: {e}"));
@@ -114,6 +119,9 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
         if notes.is_empty() { "" } else { "; " },
         notes.join("; ")
     );
+    for addr in old.plan.server.listen.iter().filter(|a| !plan.server.listen.contains(a)) {
+        super::handover::unregister(*addr);
+    }
     *slot = Arc::new(Generation { number, plan: Arc::new(plan), metrics });
     NEW_LISTENERS.lock().unwrap_or_else(|e| e.into_inner()).extend(bound);
     cur.number.store(number, Ordering::Release);

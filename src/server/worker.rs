@@ -52,6 +52,8 @@ pub struct Worker {
     pub cache: Arc<Store>,
     /// Connections with an unanswered request (drained on shutdown), across generations.
     busy: Rc<Cell<usize>>,
+    /// Connections accepted that have sent nothing yet (a drain waits for them briefly).
+    fresh: Rc<Cell<usize>>,
 }
 
 impl Worker {
@@ -64,6 +66,11 @@ impl Worker {
     #[inline]
     pub fn shutting_down(&self) -> bool {
         shutdown::requested()
+    }
+
+    pub fn set_fresh(&self, fresh: bool) {
+        let f = self.fresh.get();
+        self.fresh.set(if fresh { f + 1 } else { f.saturating_sub(1) });
     }
 
     pub fn set_busy(&self, busy: bool) {
@@ -138,7 +145,7 @@ pub fn run(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, rea
 }
 
 /// A worker on `gen`'s plan. Err: the access log cannot be opened.
-fn build(id: usize, gen: &Generation, cache: Arc<Store>, busy: Rc<Cell<usize>>) -> Result<Worker, String> {
+fn build(id: usize, gen: &Generation, cache: Arc<Store>, (busy, fresh): Counts) -> Result<Worker, String> {
     let plan = gen.plan.clone();
     let access_log = match &plan.access_log {
         None => None,
@@ -161,13 +168,17 @@ fn build(id: usize, gen: &Generation, cache: Arc<Store>, busy: Rc<Cell<usize>>) 
         date: DateCache::default(),
         cache,
         busy,
+        fresh,
     })
 }
 
+/// The drain counters, shared by the worker of every generation on this thread.
+type Counts = (Rc<Cell<usize>>, Rc<Cell<usize>>);
+
 async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>, driver: &str) {
     let Shared { gen, cache } = shared;
-    let busy = Rc::new(Cell::new(0));
-    let w = match build(id, &gen, cache.clone(), busy.clone()) {
+    let (busy, fresh) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let w = match build(id, &gen, cache.clone(), (busy.clone(), fresh.clone())) {
         Ok(w) => Rc::new(w),
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -203,7 +214,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         let w = current.borrow().clone();
         if w.generation != reload::number() {
             if let Some(g) = reload::current() {
-                match build(id, &g, cache.clone(), busy.clone()) {
+                match build(id, &g, cache.clone(), (busy.clone(), fresh.clone())) {
                     Ok(nw) => {
                         w.latency.publish();
                         for l in reload::take_listeners(id) {
@@ -238,8 +249,10 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         stop.fire();
     }
     let w = current.borrow().clone();
-    let deadline = Instant::now() + w.plan.server.shutdown_timeout;
-    while busy.get() > 0 && Instant::now() < deadline {
+    let started = Instant::now();
+    let deadline = started + w.plan.server.shutdown_timeout;
+    let waiting = || busy.get() > 0 || (fresh.get() > 0 && started.elapsed() < connection::DRAIN_FIRST_REQUEST);
+    while waiting() && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
     }
     if busy.get() > 0 {
@@ -289,21 +302,33 @@ async fn accept_loop(current: Current, listener: monoio::net::TcpListener, port:
     let stopped = stop.wait();
     let mut stopped = std::pin::pin!(stopped);
     loop {
-        let accepted = monoio::select! {
-            r = listener.accept() => Some(r),
-            _ = &mut stopped => None,
+        // On stop the accept is cancelled and then awaited: with io_uring it may already
+        // have taken a connection, which is then served rather than dropped (the socket may
+        // live on in another process after a handover).
+        let canceller = monoio::io::Canceller::new();
+        let accept = listener.cancelable_accept(canceller.handle());
+        let mut accept = std::pin::pin!(accept);
+        let (accepted, last) = monoio::select! {
+            r = &mut accept => (r, false),
+            _ = &mut stopped => {
+                canceller.cancel();
+                (accept.await, true)
+            }
         };
         match accepted {
-            None => break,
-            Some(Ok((stream, peer))) => {
+            Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 monoio::spawn(connection::serve(current.clone(), stream, peer, port));
             }
-            Some(Err(e)) => {
+            Err(_) if last => {}
+            Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
                 log(&format!("worker {}: accept failed: {e}", current.borrow().id));
                 monoio::time::sleep(Duration::from_millis(10)).await;
             }
+        }
+        if last {
+            break;
         }
     }
 }
