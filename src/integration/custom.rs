@@ -209,21 +209,8 @@ async fn run(
         .or_else(|| x.request_templates.iter().find(|(t, _)| t == "$default"));
     let stage_vars = &plan.stages[stage].variables_json;
     let mut overrides = Overrides::default();
-    let limits = Limits::default();
     let integration_body: Vec<u8> = match template {
-        Some((_, t)) => {
-            let mut out = Vec::new();
-            let sc = Scope {
-                body,
-                path: &input.path,
-                querystring: &input.query_last,
-                header: &input.headers,
-                context: &input.context,
-                stage_variables: stage_vars,
-            };
-            t.render(&sc, &limits, &mut out, &mut overrides).map_err(|_| Kind::ApiConfigurationError)?;
-            out
-        }
+        Some((_, t)) => render(t, input, body, stage_vars, &mut overrides)?,
         None => match x.passthrough {
             Passthrough::WhenNoMatch => body.to_vec(),
             Passthrough::WhenNoTemplates if x.request_templates.is_empty() => body.to_vec(),
@@ -284,16 +271,7 @@ async fn run(
         .or_else(|| chosen.templates.first());
     let body = match rt {
         Some((media, t)) => {
-            let mut out = Vec::new();
-            let sc = Scope {
-                body: &reply.body,
-                path: &input.path,
-                querystring: &input.query_last,
-                header: &input.headers,
-                context: &input.context,
-                stage_variables: stage_vars,
-            };
-            t.render(&sc, &limits, &mut out, &mut overrides).map_err(|_| Kind::ApiConfigurationError)?;
+            let out = render(t, input, &reply.body, stage_vars, &mut overrides)?;
             if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) && media != "$default" {
                 headers.push(("Content-Type".into(), media.clone()));
             }
@@ -309,6 +287,27 @@ async fn run(
         headers.push((k.clone(), v.clone()));
     }
     Ok(Output { status: overrides.status.unwrap_or(chosen.status), headers, body })
+}
+
+/// Renders a request or response template (`body` is `$input.body`); a failure is a 500.
+fn render(
+    t: &Template,
+    input: &Input,
+    body: &[u8],
+    stage_vars: &Value,
+    overrides: &mut Overrides,
+) -> Result<Vec<u8>, Kind> {
+    let scope = Scope {
+        body,
+        path: &input.path,
+        querystring: &input.query_last,
+        header: &input.headers,
+        context: &input.context,
+        stage_variables: stage_vars,
+    };
+    let mut out = Vec::new();
+    t.render(&scope, &Limits::default(), &mut out, overrides).map_err(|_| Kind::ApiConfigurationError)?;
+    Ok(out)
 }
 
 /// The media type of a Content-Type/Accept value: first entry, parameters dropped, lowercase.

@@ -159,9 +159,11 @@ async fn forward_to(
     if pick.group.is_some() {
         w.balancer.succeeded(pick.target);
     }
-    c.out.integration_ns = Some(crate::server::outcome::since(c.now));
-    c.out.integration_status = Some(resp.status);
-    c.out.upstream = Some(pick.target);
+    if plan.metrics.enabled || w.access_log.is_some() {
+        c.out.integration_ns = Some(crate::server::outcome::since(c.now));
+        c.out.integration_status = Some(resp.status);
+        c.out.upstream = Some(pick.target);
+    }
     relay_response(c, w, plan, head, p, pick.target as usize, conn, resp, cap).await
 }
 
