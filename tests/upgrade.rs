@@ -86,3 +86,57 @@ fn upgrade_without_a_running_process_fails_clearly() {
     assert!(!out.status.success());
     assert!(out.stderr.contains("cannot reach the running process"), "{}", out.stderr);
 }
+
+/// Starts ringway as systemd would with socket activation: `l` as fd 3, LISTEN_FDS=1 and
+/// LISTEN_PID set to the process's own pid (by a shell that execs it).
+fn activated(l: &std::net::TcpListener, config: &str) -> std::process::Child {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = l.as_raw_fd();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" run --config \"$1\"", bin(), config])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == 3 {
+                let flags = libc::fcntl(3, libc::F_GETFD);
+                libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            } else if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("spawn ringway under sh")
+}
+
+#[test]
+fn systemd_socket_activation_restarts_refuse_no_connection() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let cfg = TempFile::new(&format!(
+        "[server]\nlisten = [\"{addr}\"]\nworkers = 2\nadmin_listen = \"\"\nstate_dir = \"{}\"\n[[routes]]\npath = \"/v\"\nmethod = \"GET\"\nintegration = {{ type = \"mock\", body = 'ok' }}\n",
+        temp_path("ringway-activated", "d").display()
+    ));
+    let get = || -> Result<String, String> {
+        let mut c = Conn::try_connect(addr).map_err(|e| e.to_string())?;
+        c.try_send(&request("GET", "/v", &[("Connection", "close")], b"")).map_err(|e| e.to_string())?;
+        c.try_read_response().map(|r| r.text())
+    };
+    for round in 0..3 {
+        let mut child = activated(&l, cfg.path_str());
+        // Connections made before this process is up wait in the socket's queue (the test
+        // holds it, as systemd does) and are answered once it accepts.
+        let answered = get();
+        assert_eq!(answered.as_deref(), Ok("ok"), "round {round}");
+        for _ in 0..20 {
+            assert_eq!(get().as_deref(), Ok("ok"), "round {round}");
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert!(status.success(), "round {round}: {status:?}");
+    }
+}

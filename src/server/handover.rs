@@ -2,6 +2,7 @@
 //! a Unix socket (`server.control_socket`) with SCM_RIGHTS, then drains and exits. The
 //! sockets, and the connections queued on them, never close, so no connection is refused.
 //! A listener is never closed to hand over (closing a SO_REUSEPORT listener drops its queue).
+//! Sockets passed by systemd socket activation are taken the same way.
 //! Touches only the control socket and copies (dups) of the listening sockets.
 
 use std::io::{self, Read, Write};
@@ -27,6 +28,29 @@ pub fn register_admin(addr: SocketAddr, l: &TcpListener) {
 pub struct Inherited {
     pub listeners: Vec<(SocketAddr, TcpListener)>,
     pub admin: Option<(SocketAddr, TcpListener)>,
+    /// One socket per address for all workers (systemd socket activation), rather than one
+    /// per worker (a handover).
+    pub shared: bool,
+}
+
+/// Listening sockets passed by systemd socket activation (`LISTEN_PID`, `LISTEN_FDS`, fds
+/// from 3): a restart under systemd then refuses no connection, since systemd holds them.
+pub fn from_systemd() -> Inherited {
+    let mut out = Inherited { listeners: Vec::new(), admin: None, shared: true };
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
+    let (Some(pid), Some(n)) = (var("LISTEN_PID"), var("LISTEN_FDS")) else { return out };
+    if pid != std::process::id() {
+        return out;
+    }
+    for fd in 3..3 + n.min(MAX_FDS as u32) as RawFd {
+        // SAFETY: systemd passes these descriptors to this process for it to own.
+        let l = unsafe { TcpListener::from_raw_fd(fd) };
+        match l.local_addr() {
+            Ok(addr) if l.set_nonblocking(true).is_ok() => out.listeners.push((addr, l)),
+            _ => std::mem::forget(l), // not a TCP listener: leave it alone
+        }
+    }
+    out
 }
 
 /// Keeps a copy of `l` (listening on `addr`) for a later handover.
@@ -96,7 +120,7 @@ pub fn take_over(path: &Path) -> io::Result<Inherited> {
             format!("handover sent {} sockets for {text:?}", fds.len()),
         ));
     }
-    let mut out = Inherited { listeners: Vec::new(), admin: None };
+    let mut out = Inherited { listeners: Vec::new(), admin: None, shared: false };
     for (a, fd) in addrs.iter().zip(fds) {
         // SAFETY: the fd was just received and belongs to nothing else in this process.
         let l = unsafe { TcpListener::from_raw_fd(fd) };

@@ -48,7 +48,7 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
     let mut inherited = match (&plan.server.control_socket, upgrade) {
         (Some(path), true) => handover::take_over(path).map_err(|e| format!("upgrade: {e}"))?,
         (None, true) => return Err("--upgrade needs server.control_socket in the config".into()),
-        (_, false) => handover::Inherited { listeners: Vec::new(), admin: None },
+        (_, false) => handover::from_systemd(),
     };
     for addr in &plan.server.listen {
         if !inherited.listeners.iter().any(|(a, _)| a == addr) {
@@ -69,8 +69,10 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
     let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..n).map(|_| Vec::new()).collect();
     for ls in per_worker.iter_mut() {
         for addr in &plan.server.listen {
-            // A socket handed over keeps its queue; bind only what is missing.
+            // A socket handed over keeps its queue; bind only what is missing. A systemd
+            // socket is one for all workers.
             let l = match inherited.listeners.iter().position(|(a, _)| a == addr) {
+                Some(i) if inherited.shared => inherited.listeners[i].1.try_clone().map_err(|e| e.to_string())?,
                 Some(i) => inherited.listeners.swap_remove(i).1,
                 None => listener::bind(*addr).map_err(|e| e.to_string())?,
             };
@@ -79,7 +81,8 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
         }
     }
     // More sockets handed over than this process has workers: accept on them too.
-    for (i, (addr, l)) in inherited.listeners.into_iter().enumerate() {
+    let extra = if inherited.shared { Vec::new() } else { inherited.listeners };
+    for (i, (addr, l)) in extra.into_iter().enumerate() {
         if plan.server.listen.contains(&addr) {
             handover::register(addr, &l);
             per_worker[i % n].push(l);
