@@ -123,9 +123,8 @@ pub async fn serve(current: Current, stream: TcpStream, peer: SocketAddr, local_
         busy: false,
         fresh: true,
     };
-    // A fresh connection counts until its first bytes arrive: a drain gives it a moment
-    // (DRAIN_FIRST_REQUEST) instead of closing it unanswered.
-    w.set_fresh(true);
+    // A fresh connection (counted by the accept loop) counts until its first bytes arrive:
+    // a drain gives it a moment (DRAIN_FIRST_REQUEST) instead of closing it unanswered.
     loop {
         let plan = w.plan.clone();
         c.detail = w.access_log.is_some();

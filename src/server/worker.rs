@@ -54,6 +54,8 @@ pub struct Worker {
     busy: Rc<Cell<usize>>,
     /// Connections accepted that have sent nothing yet (a drain waits for them briefly).
     fresh: Rc<Cell<usize>>,
+    /// Accept loops still running (a drain first lets them finish their last accept).
+    accepting: Rc<Cell<usize>>,
 }
 
 impl Worker {
@@ -145,7 +147,7 @@ pub fn run(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, rea
 }
 
 /// A worker on `gen`'s plan. Err: the access log cannot be opened.
-fn build(id: usize, gen: &Generation, cache: Arc<Store>, (busy, fresh): Counts) -> Result<Worker, String> {
+fn build(id: usize, gen: &Generation, cache: Arc<Store>, (busy, fresh, accepting): Counts) -> Result<Worker, String> {
     let plan = gen.plan.clone();
     let access_log = match &plan.access_log {
         None => None,
@@ -169,16 +171,18 @@ fn build(id: usize, gen: &Generation, cache: Arc<Store>, (busy, fresh): Counts) 
         cache,
         busy,
         fresh,
+        accepting,
     })
 }
 
 /// The drain counters, shared by the worker of every generation on this thread.
-type Counts = (Rc<Cell<usize>>, Rc<Cell<usize>>);
+type Counts = (Rc<Cell<usize>>, Rc<Cell<usize>>, Rc<Cell<usize>>);
 
 async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>, driver: &str) {
     let Shared { gen, cache } = shared;
-    let (busy, fresh) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-    let w = match build(id, &gen, cache.clone(), (busy.clone(), fresh.clone())) {
+    let (busy, fresh, accepting) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let counts = || (busy.clone(), fresh.clone(), accepting.clone());
+    let w = match build(id, &gen, cache.clone(), counts()) {
         Ok(w) => Rc::new(w),
         Err(e) => {
             let _ = ready.send(Err(e));
@@ -214,7 +218,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         let w = current.borrow().clone();
         if w.generation != reload::number() {
             if let Some(g) = reload::current() {
-                match build(id, &g, cache.clone(), (busy.clone(), fresh.clone())) {
+                match build(id, &g, cache.clone(), counts()) {
                     Ok(nw) => {
                         w.latency.publish();
                         for l in reload::take_listeners(id) {
@@ -251,7 +255,11 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
     let w = current.borrow().clone();
     let started = Instant::now();
     let deadline = started + w.plan.server.shutdown_timeout;
-    let waiting = || busy.get() > 0 || (fresh.get() > 0 && started.elapsed() < connection::DRAIN_FIRST_REQUEST);
+    let waiting = || {
+        accepting.get() > 0
+            || busy.get() > 0
+            || (fresh.get() > 0 && started.elapsed() < connection::DRAIN_FIRST_REQUEST)
+    };
     while waiting() && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -294,7 +302,14 @@ fn spawn_accept(
 ) -> (std::net::SocketAddr, Rc<shutdown::LocalSignal>) {
     let addr = l.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], port)));
     let stop = Rc::new(shutdown::LocalSignal::default());
-    monoio::spawn(accept_loop(current.clone(), l, port, stop.clone()));
+    let w = current.borrow().clone();
+    w.accepting.set(w.accepting.get() + 1);
+    let (current, signal) = (current.clone(), stop.clone());
+    monoio::spawn(async move {
+        accept_loop(current.clone(), l, port, signal).await;
+        let w = current.borrow().clone();
+        w.accepting.set(w.accepting.get().saturating_sub(1));
+    });
     (addr, stop)
 }
 
@@ -318,6 +333,8 @@ async fn accept_loop(current: Current, listener: monoio::net::TcpListener, port:
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
+                // Counted before the task runs: a drain must not end while it is queued.
+                current.borrow().set_fresh(true);
                 monoio::spawn(connection::serve(current.clone(), stream, peer, port));
             }
             Err(_) if last => {}
