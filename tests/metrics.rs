@@ -71,7 +71,17 @@ fn exposition_counts_what_was_sent_and_passes_promtool() {
     let up = slow_upstream();
     let gw = Gateway::start(&config(&up));
     let _ = traffic(&gw);
-    let r = gw.admin("GET", "/metrics");
+    // A worker counts a request just after writing its response: the client can scrape
+    // before the last one (the 403) is counted, so wait for it.
+    let last = r#"ringway_requests_total{stage="test",route="(none)",method="GET",status_class="4xx"}"#;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let r = loop {
+        let r = gw.admin("GET", "/metrics");
+        if sample(&r.text(), last).is_some() || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(r.status, 200);
     assert!(r.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"), "{r}");
     let text = r.text();
