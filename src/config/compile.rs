@@ -25,6 +25,7 @@ use toml::Spanned;
 mod cache;
 mod custom;
 mod functions;
+mod tls;
 mod upstreams;
 mod validation;
 use cache::compile_cache;
@@ -459,7 +460,9 @@ fn ms(v: u64) -> Duration {
 }
 
 fn compile_server(cx: &Ctx, s: &RawServer) -> Result<Server, ConfigError> {
-    let listen = match &s.listen {
+    let tls = tls::compile_tls_listeners(cx, &s.tls)?;
+    let mut listen = match &s.listen {
+        None if !tls.is_empty() => Vec::new(),
         None => vec!["127.0.0.1:8080".parse().unwrap()],
         Some(list) => {
             if list.get_ref().is_empty() {
@@ -476,6 +479,13 @@ fn compile_server(cx: &Ctx, s: &RawServer) -> Result<Server, ConfigError> {
             out
         }
     };
+    for (t, raw) in tls.iter().zip(&s.tls) {
+        if listen.contains(&t.addr) {
+            let span = raw.get_ref().listen.span();
+            return Err(cx.err(span, format!("{} is also a plain HTTP listen address", t.addr)));
+        }
+        listen.push(t.addr);
+    }
     let workers = match &s.workers {
         None => auto_workers(),
         Some(w) => match w.get_ref() {
@@ -513,7 +523,7 @@ fn compile_server(cx: &Ctx, s: &RawServer) -> Result<Server, ConfigError> {
         Some(p) if p.get_ref().starts_with('/') => Some(std::path::PathBuf::from(p.get_ref())),
         Some(p) => return Err(cx.err(p.span(), "control_socket must be an absolute path")),
     };
-    Ok(Server { listen, workers, driver, admin_listen, shutdown_timeout, state_dir, control_socket })
+    Ok(Server { listen, tls, workers, driver, admin_listen, shutdown_timeout, state_dir, control_socket })
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {
@@ -600,7 +610,7 @@ fn compile_integration(
     let i = raw.get_ref();
     let kind = i.kind.get_ref().as_str();
     let only = |allowed: &[&str]| -> Result<(), ConfigError> {
-        let fields: [(&str, Option<Range<usize>>); 12] = [
+        let fields: [(&str, Option<Range<usize>>); 13] = [
             ("uri", i.uri.as_ref().map(|v| v.span())),
             ("http_method", i.http_method.as_ref().map(|v| v.span())),
             ("request_parameters", i.request_parameters.as_ref().map(|_| raw.span())),
@@ -613,6 +623,7 @@ fn compile_integration(
             ("body", i.body.as_ref().map(|v| v.span())),
             ("function", i.function.as_ref().map(|v| v.span())),
             ("payload_format", i.payload_format.as_ref().map(|v| v.span())),
+            ("tls", i.tls.as_ref().map(|v| v.span())),
         ];
         for (name, span) in fields {
             if let Some(span) = span {
@@ -638,6 +649,7 @@ fn compile_integration(
                 "request_templates",
                 "passthrough_behavior",
                 "responses",
+                "tls",
             ])?;
             compile_custom(cx, raw, params, stage, staged, b, false)
         }
@@ -669,7 +681,7 @@ fn compile_integration(
             Ok((Integration::Mock(Mock { status, head: head.into(), body: body.into_bytes().into() }), text))
         }
         "http_proxy" => {
-            only(&["uri", "timeout_ms"])?;
+            only(&["uri", "timeout_ms", "tls"])?;
             let u = i.uri.as_ref().ok_or_else(|| cx.err(raw.span(), "an http_proxy integration needs a uri"))?;
             let span = u.span();
             let in_stage = |m: String| if staged { format!("{m} (in stage '{}')", stage.name) } else { m };
@@ -677,8 +689,9 @@ fn compile_integration(
                 uri::substitute_stage_variables(u.get_ref(), &stage.variables).map_err(|m| cx.err(span.clone(), m))?;
             let t = uri::parse(&resolved, params).map_err(|m| cx.err(span.clone(), in_stage(m)))?;
             let timeout = cx.range(&i.timeout_ms, 29_000, 50, 29_000, "timeout_ms")?;
+            let tls = tls::upstream_tls(cx, i.tls.as_ref(), t.authority.tls)?;
             let target =
-                target_for(&t.authority, b.groups, b.upstreams).map_err(|m| cx.err(span.clone(), in_stage(m)))?;
+                target_for(&t.authority, &tls, b.groups, b.upstreams).map_err(|m| cx.err(span.clone(), in_stage(m)))?;
             let text = format!("http_proxy {resolved} (timeout {timeout} ms)");
             Ok((Integration::HttpProxy(Proxy { target, path: t.path, query: t.query, timeout: ms(timeout) }), text))
         }

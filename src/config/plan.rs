@@ -37,7 +37,10 @@ impl Driver {
 }
 
 pub struct Server {
+    /// Every listening address, the TLS ones included.
     pub listen: Vec<SocketAddr>,
+    /// The listeners of `listen` that speak TLS.
+    pub tls: Vec<TlsListener>,
     pub workers: usize,
     pub driver: Driver,
     pub admin_listen: Option<SocketAddr>,
@@ -45,6 +48,18 @@ pub struct Server {
     pub state_dir: std::path::PathBuf,
     /// For zero-downtime upgrades (`ringway run --upgrade`); None: off.
     pub control_socket: Option<std::path::PathBuf>,
+}
+
+pub struct TlsListener {
+    pub addr: SocketAddr,
+    pub config: std::sync::Arc<rustls::ServerConfig>,
+}
+
+impl Server {
+    /// The TLS config of the listener on `addr`; None: plain HTTP.
+    pub fn tls_for(&self, addr: SocketAddr) -> Option<&std::sync::Arc<rustls::ServerConfig>> {
+        self.tls.iter().find(|t| t.addr == addr).map(|t| &t.config)
+    }
 }
 
 pub struct Limits {

@@ -95,6 +95,38 @@ pub struct RawUpstreamGroup {
     pub max_fails: Option<Spanned<u64>>,
     pub eject_ms: Option<Spanned<u64>>,
     pub eject_max_ms: Option<Spanned<u64>>,
+    /// For `https://` targets.
+    pub tls: Option<Spanned<RawUpstreamTls>>,
+}
+
+/// `tls = { ... }` for `https://` upstreams.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamTls {
+    /// PEM file of the CAs to trust instead of the system's.
+    pub ca_file: Option<Spanned<String>>,
+    pub insecure_skip_verification: Option<bool>,
+    /// SNI and certificate name, instead of the URI's host.
+    pub server_name: Option<Spanned<String>>,
+}
+
+/// `[[server.tls]]`: a TLS listener.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTlsListener {
+    pub listen: Spanned<String>,
+    pub certs: Spanned<Vec<Spanned<RawCert>>>,
+    /// "1.2" (default) or "1.3".
+    pub min_version: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCert {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    #[serde(default)]
+    pub server_names: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -113,6 +145,8 @@ pub struct RawFunction {
     pub endpoints: Vec<Spanned<String>>,
     pub max_queue: Option<Spanned<u64>>,
     pub invoke_path: Option<Spanned<String>>,
+    /// For `https://` endpoints.
+    pub tls: Option<Spanned<RawUpstreamTls>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -208,6 +242,9 @@ pub struct RawServer {
     pub state_dir: Option<Spanned<String>>,
     /// Unix socket over which a new process (`ringway run --upgrade`) takes the listeners.
     pub control_socket: Option<Spanned<String>>,
+    /// TLS listeners.
+    #[serde(default)]
+    pub tls: Vec<Spanned<RawTlsListener>>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +333,8 @@ pub struct RawIntegration {
     pub passthrough_behavior: Option<Spanned<String>>,
     /// Integration responses, tried in order.
     pub responses: Option<Vec<Spanned<RawIntegrationResponse>>>,
+    /// For an `https://` uri.
+    pub tls: Option<Spanned<RawUpstreamTls>>,
 }
 
 #[derive(Deserialize)]

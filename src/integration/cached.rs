@@ -17,7 +17,6 @@ use crate::policy::cache_store::{Entry, FillState, Lead, Lookup};
 use crate::route::Captures;
 use crate::server::connection::{write_cors, Conn, Flow};
 use crate::server::worker::Worker;
-use monoio::io::AsyncWriteRentExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

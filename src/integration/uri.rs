@@ -23,13 +23,16 @@ pub struct Authority {
     pub unix: Option<String>,
     /// The port was written in the URI (a bare name can refer to an upstream group).
     pub explicit_port: bool,
+    /// `https://`: connect with TLS.
+    pub tls: bool,
 }
 
 impl Authority {
     /// Value for the `Host` header: the port is omitted when it is the scheme default.
     pub fn host_header(&self) -> String {
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == 80 || self.unix.is_some() {
+        let default_port = if self.tls { 443 } else { 80 };
+        if self.port == default_port || self.unix.is_some() {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -86,15 +89,22 @@ pub fn parse(uri: &str, params: &[String]) -> Result<UriTemplate, String> {
         if socket.contains(['{', '}', '?', '#']) || socket.bytes().any(|b| b < b' ') {
             return Err(format!("invalid unix socket path '{socket}'"));
         }
-        let a = Authority { host: "localhost".into(), port: 0, unix: Some(socket.into()), explicit_port: false };
+        let a = Authority {
+            host: "localhost".into(),
+            port: 0,
+            unix: Some(socket.into()),
+            explicit_port: false,
+            tls: false,
+        };
         (a, r.get(end + 1..).unwrap_or(""))
     } else if let Some(r) = uri.strip_prefix("http://") {
         let auth_end = r.find(['/', '?']).unwrap_or(r.len());
-        (parse_authority(&r[..auth_end])?, &r[auth_end..])
-    } else if uri.starts_with("https://") {
-        return Err("https:// integration URIs are not supported yet; use http://".into());
+        (parse_authority(&r[..auth_end], false)?, &r[auth_end..])
+    } else if let Some(r) = uri.strip_prefix("https://") {
+        let auth_end = r.find(['/', '?']).unwrap_or(r.len());
+        (parse_authority(&r[..auth_end], true)?, &r[auth_end..])
     } else {
-        return Err(format!("integration uri '{uri}' must start with http:// or unix:/"));
+        return Err(format!("integration uri '{uri}' must start with http://, https:// or unix:/"));
     };
     let (path, query) = match target.find('?') {
         Some(q) => (&target[..q], &target[q + 1..]),
@@ -107,7 +117,7 @@ pub fn parse(uri: &str, params: &[String]) -> Result<UriTemplate, String> {
     Ok(UriTemplate { authority, path: pieces(path, params)?, query: pieces(query, params)? })
 }
 
-fn parse_authority(a: &str) -> Result<Authority, String> {
+fn parse_authority(a: &str, tls: bool) -> Result<Authority, String> {
     if a.is_empty() {
         return Err("integration uri has no host".into());
     }
@@ -132,13 +142,14 @@ fn parse_authority(a: &str) -> Result<Authority, String> {
     }
     let explicit_port = port.is_some();
     let port = match port {
+        None if tls => 443,
         None => 80,
         Some(p) => p.parse::<u32>().map_err(|_| format!("invalid port '{p}' in integration uri"))?,
     };
     if !(port == 80 || port == 443 || (1024..=65535).contains(&port)) {
         return Err(format!("port {port} is not allowed in an integration uri (allowed: 80, 443, 1024-65535)"));
     }
-    Ok(Authority { host: host.to_string(), port: port as u16, unix: None, explicit_port })
+    Ok(Authority { host: host.to_string(), port: port as u16, unix: None, explicit_port, tls })
 }
 
 fn pieces(s: &str, params: &[String]) -> Result<Vec<Piece>, String> {

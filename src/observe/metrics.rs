@@ -89,7 +89,9 @@ const BYTES_IN: usize = 9;
 const BYTES_OUT: usize = 10;
 const OPEN: usize = 11;
 const LOG_DROPPED: usize = 12;
-const FIXED: usize = 13;
+const TLS_OK: usize = 13;
+const TLS_FAILED: usize = 14;
+const FIXED: usize = 15;
 
 /// Eight counters on one cache line.
 #[repr(align(64))]
@@ -227,6 +229,16 @@ impl WorkerMetrics {
     #[inline]
     pub fn quota_exceeded(&self) {
         self.fixed.add(QUOTA, 1);
+    }
+
+    /// A TLS handshake on a client connection completed.
+    pub fn tls_handshake(&self) {
+        self.fixed.add(TLS_OK, 1);
+    }
+
+    /// A TLS handshake on a client connection failed or timed out.
+    pub fn tls_handshake_failed(&self) {
+        self.fixed.add(TLS_FAILED, 1);
     }
 
     /// The worker's access log dropped lines so far (its writer keeps the running total).
@@ -387,6 +399,10 @@ impl Metrics {
             None,
         );
         f.sample("ringway_access_log_dropped_total", format_args!(""), self.sum(|w| w.fixed.load(LOG_DROPPED)));
+        f.header("ringway_tls_handshakes_total", Kind::Counter, "TLS handshakes with clients, by result.", None);
+        for (r, i) in [("ok", TLS_OK), ("failed", TLS_FAILED)] {
+            f.sample("ringway_tls_handshakes_total", format_args!("{{result=\"{r}\"}}"), self.sum(|w| w.fixed.load(i)));
+        }
 
         f.header(
             "ringway_upstream_connections_total",

@@ -15,9 +15,9 @@ use crate::observe::metrics::ThrottleScope;
 use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::outcome::Outcome;
+use crate::server::stream::ClientStream;
 use crate::server::worker::{Current, Worker};
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use std::io;
 use std::net::SocketAddr;
@@ -38,7 +38,7 @@ pub enum Flow {
 }
 
 pub struct Conn {
-    pub stream: TcpStream,
+    pub stream: ClientStream,
     /// Bytes read from the client; the current request starts at 0.
     pub rbuf: Vec<u8>,
     pub wbuf: Vec<u8>,
@@ -91,7 +91,30 @@ enum Ended {
     Switch,
 }
 
-pub async fn serve(current: Current, stream: TcpStream, peer: SocketAddr, local_port: u16) {
+/// Completes the TLS handshake (bounded by the header timeout), then serves the connection.
+pub async fn serve_tls(
+    current: Current,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local_port: u16,
+    acceptor: monoio_rustls::TlsAcceptor,
+) {
+    let timeout = current.borrow().plan.limits.header_timeout;
+    match monoio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => {
+            current.borrow().m().tls_handshake();
+            serve(current, ClientStream::Tls(Box::new(tls)), peer, local_port).await
+        }
+        // A failed or slow handshake: nothing to answer over HTTP.
+        _ => {
+            let w = current.borrow().clone();
+            w.m().tls_handshake_failed();
+            w.set_fresh(false);
+        }
+    }
+}
+
+pub async fn serve(current: Current, stream: ClientStream, peer: SocketAddr, local_port: u16) {
     let mut w = current.borrow().clone();
     // The open-connections gauge belongs to the generation the connection opened on.
     let (metrics, id) = (w.metrics.clone(), w.id);

@@ -9,6 +9,8 @@ pub mod reload;
 pub mod respond;
 pub mod shutdown;
 pub mod state;
+pub mod stream;
+pub mod tls;
 pub mod validation;
 pub mod worker;
 

@@ -4,6 +4,7 @@
 //! new plan; connections move to it between two requests (see `reload.rs`).
 
 use super::reload::{self, Generation};
+use super::stream::ClientStream;
 use super::{connection, shutdown};
 use crate::config::plan::{Driver, Plan};
 use crate::http::write::{DateCache, RequestIds};
@@ -306,14 +307,20 @@ fn spawn_accept(
     w.accepting.set(w.accepting.get() + 1);
     let (current, signal) = (current.clone(), stop.clone());
     monoio::spawn(async move {
-        accept_loop(current.clone(), l, port, signal).await;
+        accept_loop(current.clone(), l, addr, signal).await;
         let w = current.borrow().clone();
         w.accepting.set(w.accepting.get().saturating_sub(1));
     });
     (addr, stop)
 }
 
-async fn accept_loop(current: Current, listener: monoio::net::TcpListener, port: u16, stop: Rc<shutdown::LocalSignal>) {
+async fn accept_loop(
+    current: Current,
+    listener: monoio::net::TcpListener,
+    addr: std::net::SocketAddr,
+    stop: Rc<shutdown::LocalSignal>,
+) {
+    let port = addr.port();
     let stopped = stop.wait();
     let mut stopped = std::pin::pin!(stopped);
     loop {
@@ -334,8 +341,18 @@ async fn accept_loop(current: Current, listener: monoio::net::TcpListener, port:
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 // Counted before the task runs: a drain must not end while it is queued.
-                current.borrow().set_fresh(true);
-                monoio::spawn(connection::serve(current.clone(), stream, peer, port));
+                let w = current.borrow().clone();
+                w.set_fresh(true);
+                match w.plan.server.tls_for(addr) {
+                    None => {
+                        let stream = ClientStream::Plain(stream);
+                        monoio::spawn(connection::serve(current.clone(), stream, peer, port));
+                    }
+                    Some(tls) => {
+                        let acceptor = monoio_rustls::TlsAcceptor::from(tls.clone());
+                        monoio::spawn(connection::serve_tls(current.clone(), stream, peer, port, acceptor));
+                    }
+                }
             }
             Err(_) if last => {}
             Err(e) => {

@@ -4,6 +4,7 @@
 pub mod balance;
 pub mod exchange;
 pub mod pool;
+pub mod tls;
 
 pub use pool::{Pool, UpConn};
 
@@ -13,7 +14,9 @@ use monoio::net::{TcpStream, UnixStream};
 use monoio::BufResult;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+use tls::UpstreamTls;
 
 /// Where an upstream listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,8 @@ pub enum Addr {
     Tcp(SocketAddr),
     /// A private backend on a Unix domain socket.
     Unix(PathBuf),
+    /// TCP with TLS (`https://`).
+    Tls(SocketAddr, Arc<UpstreamTls>),
 }
 
 impl std::fmt::Display for Addr {
@@ -28,6 +33,7 @@ impl std::fmt::Display for Addr {
         match self {
             Addr::Tcp(a) => write!(f, "{a}"),
             Addr::Unix(p) => write!(f, "unix:{}", p.display()),
+            Addr::Tls(a, _) => write!(f, "https:{a}"),
         }
     }
 }
@@ -36,6 +42,7 @@ impl std::fmt::Display for Addr {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<monoio_rustls::ClientTlsStream<TcpStream>>),
 }
 
 impl Stream {
@@ -44,6 +51,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read(buf).await,
             Stream::Unix(s) => s.read(buf).await,
+            Stream::Tls(s) => s.read(buf).await,
         }
     }
 
@@ -52,6 +60,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
+            Stream::Tls(s) => s.write_all(buf).await,
         }
     }
 }
@@ -73,6 +82,18 @@ pub async fn connect(addr: &Addr, timeout: Duration) -> std::io::Result<UpConn> 
             Ok(s) => Stream::Unix(s?),
             Err(_) => return Err(timed_out()),
         },
+        // The connect timeout bounds the TCP connect and the handshake together.
+        Addr::Tls(a, tls) => {
+            let handshake = async {
+                let s = TcpStream::connect_addr(*a).await?;
+                let _ = s.set_nodelay(true);
+                tls.connector.connect(tls.server_name.clone(), s).await.map_err(std::io::Error::from)
+            };
+            match monoio::time::timeout(timeout, handshake).await {
+                Ok(s) => Stream::Tls(Box::new(s?)),
+                Err(_) => return Err(timed_out()),
+            }
+        }
     };
     Ok(UpConn::new(stream))
 }

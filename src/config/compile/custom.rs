@@ -2,6 +2,7 @@
 //! the backend URI, parameter mappings, templates (errors at their line and column in the
 //! file), passthrough behaviour and integration responses.
 
+use super::tls::upstream_tls;
 use super::{ms, target_for, Backends, Ctx};
 use crate::config::error::ConfigError;
 use crate::config::plan::{Integration, Stage};
@@ -103,7 +104,9 @@ pub(super) fn compile_custom(
             }
             route_param.push(p);
         }
-        let target = target_for(&t.authority, b.groups, b.upstreams).map_err(|m| cx.err(u.span(), in_stage(m)))?;
+        let tls = upstream_tls(cx, i.tls.as_ref(), t.authority.tls)?;
+        let target =
+            target_for(&t.authority, &tls, b.groups, b.upstreams).map_err(|m| cx.err(u.span(), in_stage(m)))?;
         let method = match &i.http_method {
             None => None,
             Some(m) if m.get_ref().eq_ignore_ascii_case("ANY") => None,

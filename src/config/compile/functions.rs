@@ -1,5 +1,6 @@
 //! Compiles `[functions.NAME]` (invoke endpoints, registered as upstreams) and `[api]`.
 
+use super::tls::upstream_tls;
 use super::upstreams::{parse_target, upstream_index};
 use super::*;
 
@@ -42,10 +43,12 @@ pub(super) fn compile_functions(
         if fr.endpoints.is_empty() {
             return Err(cx.err(f.span(), format!("function '{}' needs at least one endpoint", name.get_ref())));
         }
+        let https = fr.endpoints.iter().any(|e| e.get_ref().starts_with("https://"));
+        let tls = upstream_tls(cx, fr.tls.as_ref(), https)?;
         let mut endpoints = Vec::new();
         for e in &fr.endpoints {
             let a = parse_target(e.get_ref()).map_err(|m| cx.err(e.span(), m))?;
-            let idx = upstream_index(&a, None, upstreams).map_err(|m| cx.err(e.span(), m))?;
+            let idx = upstream_index(&a, None, &tls, upstreams).map_err(|m| cx.err(e.span(), m))?;
             endpoints.push(idx);
         }
         let invoke_path = match &fr.invoke_path {

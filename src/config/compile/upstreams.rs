@@ -2,30 +2,43 @@
 //! `Plan::upstreams` (one per distinct host:port or socket path), and `[upstreams.NAME]`
 //! becomes a group of such entries.
 
+use super::tls::upstream_tls;
 use super::{ms, Ctx};
 use crate::config::error::ConfigError;
 use crate::config::plan::{Target, Upstream};
 use crate::config::raw::RawUpstreamGroup;
 use crate::integration::uri::{self, Authority};
 use crate::upstream::balance::{Balance, Group};
+use crate::upstream::tls::{self, TlsSettings};
 use crate::upstream::Addr;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use toml::Spanned;
 
-/// The upstream entry for `a`, added when new. `host_header` overrides the URI's own.
+/// The upstream entry for `a`, added when new. `host_header` overrides the URI's own;
+/// `tls` applies when `a` is `https://`.
 pub(super) fn upstream_index(
     a: &Authority,
     host_header: Option<&str>,
+    tls: &TlsSettings,
     upstreams: &mut Vec<Upstream>,
 ) -> Result<u32, String> {
     let host = host_header.map_or_else(|| a.host_header(), str::to_string);
     let name = a.name();
-    if let Some(i) = upstreams.iter().position(|x| x.name == name && *x.host_header == *host.as_bytes()) {
+    let identity = a.tls.then(|| tls.identity(&a.host));
+    let same_tls = |x: &Upstream| match (&x.addr, &identity) {
+        (Addr::Tls(_, t), Some(id)) => t.settings == *id,
+        (Addr::Tls(..), None) | (_, Some(_)) => false,
+        _ => true,
+    };
+    if let Some(i) = upstreams.iter().position(|x| x.name == name && *x.host_header == *host.as_bytes() && same_tls(x))
+    {
         return Ok(i as u32);
     }
     let addr = match &a.unix {
         Some(p) => Addr::Unix(p.into()),
+        None if a.tls => Addr::Tls(resolve(a)?, Arc::new(tls::upstream(&a.host, tls)?)),
         None => Addr::Tcp(resolve(a)?),
     };
     upstreams.push(Upstream { name, addr, host_header: host.into_bytes().into() });
@@ -34,13 +47,24 @@ pub(super) fn upstream_index(
 
 /// Where an integration URI's authority points: a group when it names one (no port
 /// written), else a single upstream.
-pub(super) fn target_for(a: &Authority, groups: &[Group], upstreams: &mut Vec<Upstream>) -> Result<Target, String> {
+pub(super) fn target_for(
+    a: &Authority,
+    tls: &TlsSettings,
+    groups: &[Group],
+    upstreams: &mut Vec<Upstream>,
+) -> Result<Target, String> {
     if a.unix.is_none() && !a.explicit_port {
         if let Some(g) = groups.iter().position(|g| g.name == a.host) {
+            if a.tls {
+                return Err(format!(
+                    "'{}' is an upstream group: write http://{0}/... and give the group https:// targets",
+                    a.host
+                ));
+            }
             return Ok(Target::Group(g as u32));
         }
     }
-    upstream_index(a, None, upstreams).map(Target::One)
+    upstream_index(a, None, tls, upstreams).map(Target::One)
 }
 
 pub(super) fn compile_groups(
@@ -65,10 +89,12 @@ pub(super) fn compile_groups(
             Some(h) => h.get_ref().clone(),
             None => n.clone(),
         };
+        let https = gr.targets.iter().any(|t| t.get_ref().starts_with("https://"));
+        let tls = upstream_tls(cx, gr.tls.as_ref(), https)?;
         let mut targets = Vec::new();
         for t in &gr.targets {
             let a = parse_target(t.get_ref()).map_err(|m| cx.err(t.span(), m))?;
-            let idx = upstream_index(&a, Some(&host), upstreams).map_err(|m| cx.err(t.span(), m))?;
+            let idx = upstream_index(&a, Some(&host), &tls, upstreams).map_err(|m| cx.err(t.span(), m))?;
             if targets.contains(&idx) {
                 return Err(cx.err(t.span(), format!("target '{}' is listed twice", t.get_ref())));
             }
@@ -95,7 +121,8 @@ pub(super) fn compile_groups(
     Ok(out)
 }
 
-/// A group target or function endpoint: `host:port`, `http://host:port` or `unix:/path`.
+/// A group target or function endpoint: `host:port`, `http://host:port`,
+/// `https://host[:port]` or `unix:/path`.
 pub(super) fn parse_target(t: &str) -> Result<Authority, String> {
     if let Some(rest) = t.strip_prefix("unix:") {
         if rest.contains(":/") || rest.contains(":?") {
@@ -103,11 +130,15 @@ pub(super) fn parse_target(t: &str) -> Result<Authority, String> {
         }
         return Ok(uri::parse(t, &[])?.authority);
     }
-    let text = t.strip_prefix("http://").unwrap_or(t).trim_end_matches('/');
+    let (scheme, text) = match t.strip_prefix("https://") {
+        Some(rest) => ("https", rest),
+        None => ("http", t.strip_prefix("http://").unwrap_or(t)),
+    };
+    let text = text.trim_end_matches('/');
     if text.contains(['/', '?']) {
         return Err(format!("'{t}': a target is an address only, without a path"));
     }
-    Ok(uri::parse(&format!("http://{text}/"), &[])?.authority)
+    Ok(uri::parse(&format!("{scheme}://{text}/"), &[])?.authority)
 }
 
 fn resolve(a: &Authority) -> Result<SocketAddr, String> {
