@@ -813,8 +813,8 @@ mod tests {
         assert!(!text.contains("# EOF"));
         assert!(text.ends_with('\n'));
         // Each family has exactly one HELP and one TYPE.
-        assert_eq!(text.matches("# TYPE ").count(), 13);
-        assert_eq!(text.matches("# HELP ").count(), 13);
+        assert_eq!(text.matches("# TYPE ").count(), 14);
+        assert_eq!(text.matches("# HELP ").count(), 14);
     }
 
     #[test]
