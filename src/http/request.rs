@@ -126,6 +126,12 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
     if memchr::memchr(b'#', &buf[path_start..t_end]).is_some() {
         return Err(HeadError::Bad("fragment in request target"));
     }
+    // Routing is on the raw path, but upstreams resolve dot-segments (RFC 3986 section
+    // 5.2.4; `%2e` is `.` by section 2.3): `/stage/../admin` rendered into
+    // `http://up/base/{proxy}` would escape `base` there. Refuse rather than normalize.
+    if has_dot_segment(&buf[path.clone()]) {
+        return Err(HeadError::Bad("dot-segment in request path"));
+    }
 
     let mut head = Head {
         method: Method::from_bytes(method_str.as_bytes()),
@@ -248,6 +254,47 @@ fn too_big_partial(buf: &[u8], max_head: usize, max_uri: usize) -> Result<(), He
         None if buf.len() > max_uri + 32 => Err(HeadError::UriTooLong),
         _ if buf.len() >= max_head => Err(HeadError::TooLarge),
         _ => Ok(()),
+    }
+}
+
+/// Whether `path` has a `.` or `..` segment: also spelled `%2e`, also between the
+/// separators upstreams decode or accept (`%2f`, a backslash, `%5c`), also before a `;` path
+/// parameter (`..;x` is `..` to Tomcat). `.hidden`, `a..b` and `...` are ordinary names.
+fn has_dot_segment(path: &[u8]) -> bool {
+    if memchr::memchr2(b'.', b'%', path).is_none() {
+        return false;
+    }
+    let (mut dots, mut only_dots, mut param) = (0usize, true, false);
+    let mut i = 0;
+    loop {
+        let (c, len) = match path.get(i) {
+            None => (b'/', 1),
+            Some(b'%') if i + 2 < path.len() => {
+                match [path[i + 1].to_ascii_lowercase(), path[i + 2].to_ascii_lowercase()] {
+                    [b'2', b'e'] => (b'.', 3),
+                    [b'2', b'f'] => (b'/', 3),
+                    [b'5', b'c'] => (b'\\', 3),
+                    _ => (b'%', 1),
+                }
+            }
+            Some(&c) => (c, 1),
+        };
+        match c {
+            b'/' | b'\\' => {
+                if only_dots && (1..=2).contains(&dots) {
+                    return true;
+                }
+                if i >= path.len() {
+                    return false;
+                }
+                (dots, only_dots, param) = (0, true, false);
+            }
+            _ if param => {}
+            b';' => param = true,
+            b'.' => dots += 1,
+            _ => only_dots = false,
+        }
+        i += len;
     }
 }
 

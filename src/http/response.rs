@@ -81,6 +81,12 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
             out.has_content_type = true;
         }
     }
+    // RFC 9112 section 6.3 rule 3: both framings "ought to be handled as an error" (a
+    // response-splitting attempt, or an upstream that disagrees with itself); nginx
+    // answers 502 too. Never guess, and never pool such a connection.
+    if (te_chunked || te_other) && cl.is_some() {
+        return Err(InvalidResponse("both Content-Length and Transfer-Encoding"));
+    }
     out.body = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
         None
     } else if te_chunked && !te_other {
