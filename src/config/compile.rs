@@ -465,8 +465,8 @@ fn compile_server(cx: &Ctx, s: &RawServer) -> Result<Server, ConfigError> {
         None if !tls.is_empty() => Vec::new(),
         None => vec!["127.0.0.1:8080".parse().unwrap()],
         Some(list) => {
-            if list.get_ref().is_empty() {
-                return Err(cx.err(list.span(), "listen must name at least one address"));
+            if list.get_ref().is_empty() && tls.is_empty() {
+                return Err(cx.err(list.span(), "listen must name at least one address (or add [[server.tls]])"));
             }
             let mut out: Vec<SocketAddr> = Vec::new();
             for a in list.get_ref() {
