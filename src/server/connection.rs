@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 const INITIAL_READ_BUF: usize = 4096;
 /// While draining, how long a fresh connection may take to send its first request.
 pub const DRAIN_FIRST_REQUEST: Duration = Duration::from_secs(2);
+/// While draining, how long idle keep-alive connections stay open: a client that sends its
+/// next request meanwhile gets it answered with `Connection: close` instead of racing a
+/// close (the HTTP/1.1 keep-alive race), so busy clients leave without an error.
+pub const DRAIN_IDLE: Duration = Duration::from_millis(1000);
 /// Largest read buffer while streaming a request body.
 const BODY_READ_BUF: usize = 64 * 1024;
 
@@ -119,6 +123,7 @@ pub async fn serve(current: Current, stream: ClientStream, peer: SocketAddr, loc
     // The open-connections gauge belongs to the generation the connection opened on.
     let (metrics, id) = (w.metrics.clone(), w.id);
     metrics.worker(id).connection_opened();
+    w.set_open(true);
     let mut c = Conn {
         stream,
         rbuf: Vec::with_capacity(INITIAL_READ_BUF),
@@ -157,6 +162,7 @@ pub async fn serve(current: Current, stream: ClientStream, peer: SocketAddr, loc
         }
     }
     metrics.worker(id).connection_closed();
+    w.set_open(false);
     if c.busy {
         w.set_busy(false);
     }
@@ -184,7 +190,7 @@ impl Conn {
                 self.read_mark = self.read_total;
                 self.record(w, plan, &head, bytes_in);
             }
-            if flow == Flow::Close || w.shutting_down() {
+            if flow == Flow::Close {
                 return Ended::Done;
             }
             self.rbuf.drain(..self.consumed.min(self.rbuf.len()));
@@ -221,13 +227,13 @@ impl Conn {
                         return None;
                     }
                 }
-            } else if w.shutting_down() && self.served > 0 {
-                // Draining: an idle keep-alive connection is done. A fresh one (accepted
-                // just before the drain, or during a handover) still gets its request served.
-                return None;
             }
+            // Draining: a keep-alive client's next request (or a fresh connection's first)
+            // is still answered, with `Connection: close`, if it comes soon.
             let timeout = match deadline {
-                None if self.rbuf.is_empty() && w.shutting_down() => limits.idle_timeout.min(DRAIN_FIRST_REQUEST),
+                None if self.rbuf.is_empty() && w.shutting_down() => {
+                    limits.idle_timeout.min(if self.served > 0 { DRAIN_IDLE } else { DRAIN_FIRST_REQUEST })
+                }
                 None if self.rbuf.is_empty() => limits.idle_timeout,
                 None => limits.header_timeout,
                 Some(d) => d.saturating_duration_since(Instant::now()),

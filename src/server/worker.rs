@@ -57,6 +57,8 @@ pub struct Worker {
     fresh: Rc<Cell<usize>>,
     /// Accept loops still running (a drain first lets them finish their last accept).
     accepting: Rc<Cell<usize>>,
+    /// Client connections open on this thread (a drain gives idle ones a moment).
+    open: Rc<Cell<usize>>,
 }
 
 impl Worker {
@@ -74,6 +76,11 @@ impl Worker {
     pub fn set_fresh(&self, fresh: bool) {
         let f = self.fresh.get();
         self.fresh.set(if fresh { f + 1 } else { f.saturating_sub(1) });
+    }
+
+    pub fn set_open(&self, open: bool) {
+        let o = self.open.get();
+        self.open.set(if open { o + 1 } else { o.saturating_sub(1) });
     }
 
     pub fn set_busy(&self, busy: bool) {
@@ -148,7 +155,12 @@ pub fn run(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, rea
 }
 
 /// A worker on `gen`'s plan. Err: the access log cannot be opened.
-fn build(id: usize, gen: &Generation, cache: Arc<Store>, (busy, fresh, accepting): Counts) -> Result<Worker, String> {
+fn build(
+    id: usize,
+    gen: &Generation,
+    cache: Arc<Store>,
+    (busy, fresh, accepting, open): Counts,
+) -> Result<Worker, String> {
     let plan = gen.plan.clone();
     let access_log = match &plan.access_log {
         None => None,
@@ -173,16 +185,18 @@ fn build(id: usize, gen: &Generation, cache: Arc<Store>, (busy, fresh, accepting
         busy,
         fresh,
         accepting,
+        open,
     })
 }
 
 /// The drain counters, shared by the worker of every generation on this thread.
-type Counts = (Rc<Cell<usize>>, Rc<Cell<usize>>, Rc<Cell<usize>>);
+type Counts = (Rc<Cell<usize>>, Rc<Cell<usize>>, Rc<Cell<usize>>, Rc<Cell<usize>>);
 
 async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>, driver: &str) {
     let Shared { gen, cache } = shared;
-    let (busy, fresh, accepting) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-    let counts = || (busy.clone(), fresh.clone(), accepting.clone());
+    let cell = || Rc::new(Cell::new(0));
+    let (busy, fresh, accepting, open) = (cell(), cell(), cell(), cell());
+    let counts = || (busy.clone(), fresh.clone(), accepting.clone(), open.clone());
     let w = match build(id, &gen, cache.clone(), counts()) {
         Ok(w) => Rc::new(w),
         Err(e) => {
@@ -260,6 +274,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         accepting.get() > 0
             || busy.get() > 0
             || (fresh.get() > 0 && started.elapsed() < connection::DRAIN_FIRST_REQUEST)
+            || (open.get() > 0 && started.elapsed() < connection::DRAIN_IDLE)
     };
     while waiting() && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
