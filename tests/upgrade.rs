@@ -94,7 +94,8 @@ fn activated(l: &std::net::TcpListener, config: &str) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     let fd = l.as_raw_fd();
     let mut cmd = std::process::Command::new("sh");
-    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" run --config \"$1\"", bin(), config])
+    // $RINGWAY_TEST_RUNNER: an emulator that keeps the pid (see support::ringway_command).
+    cmd.args(["-c", "LISTEN_PID=$$ LISTEN_FDS=1 exec $RINGWAY_TEST_RUNNER \"$0\" run --config \"$1\"", bin(), config])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     // SAFETY: only async-signal-safe calls between fork and exec.

@@ -383,7 +383,7 @@ pub struct Output {
 
 /// Starts `ringway ARGS...` with stdout and stderr collected in the background.
 fn spawn_piped(args: &[&str]) -> (Child, Arc<LogBuf>, Arc<LogBuf>) {
-    let mut child = Command::new(bin())
+    let mut child = ringway_command()
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -54,6 +54,22 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ringway")
 }
 
+/// A command that runs the ringway binary: directly, or through `RINGWAY_TEST_RUNNER`
+/// (an emulator and its options, e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`: see
+/// scripts/test-arm64).
+pub fn ringway_command() -> std::process::Command {
+    let runner = std::env::var("RINGWAY_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        None => std::process::Command::new(bin()),
+        Some(emulator) => {
+            let mut c = std::process::Command::new(emulator);
+            c.args(words).arg(bin());
+            c
+        }
+    }
+}
+
 /// A loopback port that was free a moment ago (bind :0, read, release).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
