@@ -21,7 +21,8 @@ pub enum Chunk {
     Size,
     Data(u64),
     DataEnd,
-    Trailer,
+    /// In the trailer section; the bytes of it read so far.
+    Trailer(usize),
     Done,
 }
 
@@ -83,7 +84,7 @@ fn chunked(state: &mut Chunk, input: &[u8]) -> Result<(usize, Step), BodyError> 
                 None => return Ok((pos, Step::NeedMore)),
                 Some((used, 0)) => {
                     pos += used;
-                    *state = Chunk::Trailer;
+                    *state = Chunk::Trailer(0);
                 }
                 Some((used, size)) => {
                     pos += used;
@@ -110,8 +111,10 @@ fn chunked(state: &mut Chunk, input: &[u8]) -> Result<(usize, Step), BodyError> 
                 *state = Chunk::Size;
             }
             // "trailer-section = *( field-line CRLF )" then the final CRLF; trailers are dropped.
-            Chunk::Trailer => match memchr::memchr(b'\n', rest) {
-                None if rest.len() > MAX_TRAILERS => return Err(BodyError::TrailersTooLong),
+            // The limit is on the whole section, not per line: trailers are not body bytes,
+            // so without it a client could stream them forever past max_body_bytes.
+            Chunk::Trailer(seen) => match memchr::memchr(b'\n', rest) {
+                None if seen + rest.len() > MAX_TRAILERS => return Err(BodyError::TrailersTooLong),
                 None => return Ok((pos, Step::NeedMore)),
                 Some(nl) => {
                     let line = &rest[..nl];
@@ -120,9 +123,10 @@ fn chunked(state: &mut Chunk, input: &[u8]) -> Result<(usize, Step), BodyError> 
                         *state = Chunk::Done;
                         return Ok((pos, Step::Done));
                     }
-                    if nl > MAX_TRAILERS {
+                    if seen + nl + 1 > MAX_TRAILERS {
                         return Err(BodyError::TrailersTooLong);
                     }
+                    *state = Chunk::Trailer(seen + nl + 1);
                 }
             },
             Chunk::Done => return Ok((pos, Step::Done)),
@@ -137,6 +141,11 @@ fn chunk_size(input: &[u8]) -> Result<Option<(usize, u64)>, BodyError> {
     };
     if nl > MAX_CHUNK_LINE {
         return Err(BodyError::ChunkLineTooLong);
+    }
+    // "chunk-size = 1*HEXDIG": httparse reads a line without digits (just CRLF, or only an
+    // extension) as size 0, which would end the body where another parser sees garbage.
+    if !input[0].is_ascii_hexdigit() {
+        return Err(BodyError::InvalidChunkSize);
     }
     // Bare LF is not a line ending here (RFC 9112 section 2.2 allows it only as a
     // robustness measure; a proxy must not let two parsers disagree).
@@ -222,6 +231,27 @@ mod tests {
         assert_eq!(bad(b"2\nhi\r\n0\r\n\r\n"), BodyError::MissingCrlf);
         assert_eq!(bad(&[b'1'; 5000]), BodyError::ChunkLineTooLong);
         assert_eq!(bad(b"-1\r\n"), BodyError::InvalidChunkSize);
+        // Found by tests/fuzz.rs (chunked): httparse reads a chunk-size line without digits as
+        // 0, so these ended the body early and the rest became the next request.
+        assert_eq!(bad(b"\r\n\r\nGET /smuggled HTTP/1.1\r\n"), BodyError::InvalidChunkSize);
+        assert_eq!(bad(b";foo=bar\r\nhello\r\n0\r\n\r\n"), BodyError::InvalidChunkSize);
+        assert_eq!(bad(b" 5\r\nhello\r\n0\r\n\r\n"), BodyError::InvalidChunkSize);
+        assert_eq!(bad(b"5\r\nhello\r\n\r\n\r\n"), BodyError::InvalidChunkSize);
+    }
+
+    #[test]
+    fn trailer_section_is_bounded_as_a_whole() {
+        // Many short trailer lines: each is small, together they pass the limit.
+        let mut wire = b"0\r\n".to_vec();
+        for _ in 0..2000 {
+            wire.extend_from_slice(b"X-Trailer: 0123456789\r\n");
+        }
+        wire.extend_from_slice(b"\r\n");
+        for split in [7, 100_000] {
+            assert_eq!(decode(Decoder::Chunked(Chunk::Size), &wire, split).unwrap_err(), BodyError::TrailersTooLong);
+        }
+        let ok = b"0\r\nA: 1\r\nB: 2\r\n\r\n";
+        assert_eq!(decode(Decoder::Chunked(Chunk::Size), ok, 1).unwrap(), (Vec::new(), 0));
     }
 
     #[test]

@@ -153,6 +153,8 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
     let mut saw_te = false;
     let mut other_coding = false;
     let mut hosts = 0;
+    let mut close = false;
+    let mut keep_alive_token = false;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         let value = h.value;
@@ -193,9 +195,10 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
             for tok in value.split(|&b| b == b',') {
                 let tok = trim(tok);
                 if tok.eq_ignore_ascii_case(b"close") {
-                    head.keep_alive = false;
+                    close = true;
                 } else if tok.eq_ignore_ascii_case(b"keep-alive") {
-                    head.keep_alive = head.keep_alive || minor == 0;
+                    // "close" wins wherever it appears (RFC 9112 section 9.3).
+                    keep_alive_token = true;
                 } else if !tok.is_empty() && head.conn_tokens.len() < 16 {
                     let t0 = off(tok);
                     head.conn_tokens.push((t0 as u32, (t0 + tok.len()) as u32));
@@ -213,6 +216,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
             head.xff.push((fields.len() - 1) as u16);
         }
     }
+    head.keep_alive = !close && (minor == 1 || keep_alive_token);
     if saw_te && !chunked {
         return Err(HeadError::Bad("Transfer-Encoding whose final coding is not chunked"));
     }
@@ -409,6 +413,10 @@ mod tests {
         let h = ok("GET / HTTP/1.1\r\nHost: a\r\nConnection: x-a, keep-alive, x-b\r\n\r\n");
         assert_eq!(h.conn_tokens.len(), 2);
         assert!(ok("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nExpect: 100-continue\r\n\r\n").expect_continue);
+        // Found by tests/fuzz.rs (request_pipeline): "close" must win over a later keep-alive.
+        assert!(!ok("GET / HTTP/1.0\r\nConnection: close, keep-alive\r\n\r\n").keep_alive);
+        assert!(!ok("GET / HTTP/1.0\r\nConnection: close\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
+        assert!(ok("GET / HTTP/1.0\r\nConnection: x, Keep-Alive\r\n\r\n").keep_alive);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
     let mut cl: Option<u64> = None;
     let mut te_chunked = false;
     let mut te_other = false;
+    let mut close = false;
+    let mut keep_alive_token = false;
     for h in res.headers.iter() {
         let name = h.name.as_bytes();
         let value = h.value;
@@ -69,9 +71,10 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
         } else if name.eq_ignore_ascii_case(b"connection") {
             for tok in value.split(|&b| b == b',').map(trim) {
                 if tok.eq_ignore_ascii_case(b"close") {
-                    out.keep_alive = false;
+                    close = true;
                 } else if tok.eq_ignore_ascii_case(b"keep-alive") {
-                    out.keep_alive |= minor == 0;
+                    // "close" wins wherever it appears (RFC 9112 section 9.3).
+                    keep_alive_token = true;
                 } else if !tok.is_empty() && out.conn_tokens.len() < 16 {
                     let t0 = off(tok);
                     out.conn_tokens.push((t0, t0 + tok.len() as u32));
@@ -87,14 +90,17 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
     if (te_chunked || te_other) && cl.is_some() {
         return Err(InvalidResponse("both Content-Length and Transfer-Encoding"));
     }
+    // Only chunked is decoded. Another transfer coding would have to be forwarded as it is,
+    // framing included (`gzip, chunked`) or read until close (`gzip`); nginx refuses such
+    // a response with 502, and so does ringway.
+    if te_other {
+        return Err(InvalidResponse("a transfer coding other than chunked"));
+    }
+    out.keep_alive = !close && (minor == 1 || keep_alive_token);
     out.body = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
         None
-    } else if te_chunked && !te_other {
+    } else if te_chunked {
         Some(Decoder::Chunked(Chunk::Size))
-    } else if te_chunked || te_other {
-        // A final coding other than chunked: the body runs until close (RFC 9112 section 6.3 rule 4).
-        out.keep_alive = false;
-        Some(Decoder::Eof)
     } else if let Some(n) = cl {
         Some(Decoder::Length(n))
     } else {
@@ -127,6 +133,12 @@ mod tests {
         assert!(!p("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false).keep_alive);
         assert!(!p("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).keep_alive);
         assert!(p("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", false).keep_alive);
+        // Found by tests/fuzz.rs (response_parser): a pooled connection the upstream closes.
+        assert!(!p("HTTP/1.0 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n", false).keep_alive);
+        assert!(
+            !p("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false)
+                .keep_alive
+        );
     }
 
     #[test]

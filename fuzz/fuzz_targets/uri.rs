@@ -1,0 +1,13 @@
+#![no_main]
+//! cargo-fuzz target; the harness is shared with tests/fuzz.rs.
+
+#[path = "../../tests/fuzz/gen.rs"]
+#[allow(dead_code)]
+mod gen;
+#[path = "../../tests/fuzz/uri.rs"]
+#[allow(dead_code)]
+mod uri;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    uri::uri(data);
+});
