@@ -250,3 +250,52 @@ pub fn load(path: &str, src: &str) -> Result<(Plan, Vec<Warning>), ConfigError> 
         None => Ok((compile::compile(path, src)?, Vec::new())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_file(path: &str) -> Result<(Plan, Vec<Warning>), ConfigError> {
+        let src = std::fs::read_to_string(path).unwrap();
+        load(path, &src)
+    }
+
+    #[test]
+    fn shipped_openapi_examples_compile() {
+        let (plan, warnings) = load_file("conf/openapi/petstore.toml").unwrap();
+        assert_eq!((plan.routes.len(), plan.functions.len(), plan.models.len()), (7, 1, 1));
+        assert!(warnings.iter().all(|w| !w.message.contains("500")), "{warnings:?}");
+        let (plan, warnings) = load_file("conf/openapi/orders.toml").unwrap();
+        assert_eq!(plan.routes.len(), 7);
+        assert_eq!(plan.routes[0].path, "/legacy/orders", "basePath prepended");
+        let paths: Vec<&str> =
+            warnings.iter().filter(|w| w.message.contains("answers 500")).map(|w| w.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "paths./queue.post.x-amazon-apigateway-integration",
+                "paths./admin.get.security",
+                "paths./reports.get.security"
+            ]
+        );
+        let (plan, _) = load_file("conf/openapi/status.yaml").unwrap();
+        assert_eq!(plan.routes.len(), 2);
+    }
+
+    #[test]
+    fn base_path_modes() {
+        let doc = "swagger: '2.0'\nbasePath: /prod/v1\npaths:\n  /a:\n    get:\n      x-amazon-apigateway-integration:\n        type: mock\n        responses: {default: {statusCode: 200}}\n";
+        let dir = std::env::temp_dir().join(format!("ringway-openapi-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("api.yaml"), doc).unwrap();
+        for (mode, want) in [("ignore", "/a"), ("prepend", "/prod/v1/a"), ("split", "/v1/a")] {
+            let overlay = format!("[api]\nopenapi = \"api.yaml\"\nbase_path = \"{mode}\"\n");
+            let path = dir.join(format!("{mode}.toml")).display().to_string();
+            let (plan, _) = load(&path, &overlay).unwrap();
+            assert_eq!(plan.routes[0].path, want, "{mode}");
+        }
+        let e = load(&dir.join("x.toml").display().to_string(), "[api]\nopenapi = \"api.yaml\"\nbase_path = \"cut\"\n");
+        assert!(e.err().unwrap().to_string().contains("x.toml:3:13: base_path must be"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
