@@ -1,4 +1,4 @@
-//! The `ringway` command: `run`, `check`, `reload`, `--version`.
+//! The `ringway` command: `run`, `check`, `import`, `reload`, `--version`.
 
 use mimalloc::MiMalloc;
 use ringway::config;
@@ -12,7 +12,10 @@ usage: ringway run [--config FILE]   serve (default config: /etc/ringway/ringway
        ringway run --config FILE --upgrade
                                      take over the listening sockets of the running process
                                      (server.control_socket), which then drains and exits
-       ringway check FILE            validate a config and print its route table
+       ringway check FILE            validate a config and print its route table (FILE may be an
+                                     OpenAPI/Swagger document, .json/.yaml, or an overlay naming one)
+       ringway import FILE           print an OpenAPI/Swagger document (or an overlay naming one)
+                                     as native TOML config
        ringway reload [--config FILE]
                                      check FILE, then ask the running gateway (on the file's
                                      admin_listen) to reload it; same as kill -HUP
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         ["check", file] => check(file),
+        ["import", file] => import(file),
         ["reload"] => reload(config::SYSTEM_PATH),
         ["reload", "--config", file] | ["reload", "-c", file] => reload(file),
         ["run"] => run(None, false),
@@ -44,8 +48,11 @@ fn main() -> ExitCode {
 }
 
 fn check(file: &str) -> ExitCode {
-    match config::load(file) {
-        Ok(plan) => {
+    match config::load_with_warnings(file) {
+        Ok((plan, warnings)) => {
+            for w in &warnings {
+                eprintln!("{w}");
+            }
             println!(
                 "{}: ok ({} routes, {} stages, {} upstreams)",
                 file,
@@ -55,6 +62,29 @@ fn check(file: &str) -> ExitCode {
             );
             print!("{}", plan.route_table());
             ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the native TOML config an OpenAPI document (or an overlay naming one) becomes;
+/// warnings go to stderr (and into the text as comments).
+fn import(file: &str) -> ExitCode {
+    let converted = config::read(file).and_then(|src| config::openapi::convert(file, &src));
+    match converted {
+        Ok(Some(c)) => {
+            for w in &c.warnings {
+                eprintln!("{w}");
+            }
+            print!("{}", c.toml);
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!("{file}: not an OpenAPI or Swagger document, nor a config with [api] openapi = \"...\"");
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("{e}");

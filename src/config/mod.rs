@@ -2,6 +2,7 @@
 
 pub mod compile;
 pub mod error;
+pub mod openapi;
 pub mod plan;
 pub mod raw;
 
@@ -14,13 +15,29 @@ pub const DEMO: &str = include_str!("../../conf/ringway.toml");
 /// Default config path for installed systems.
 pub const SYSTEM_PATH: &str = "/etc/ringway/ringway.toml";
 
-/// Reads and compiles a config file.
+/// Reads and compiles a config file: native TOML, an OpenAPI / Swagger document, or an
+/// overlay naming one (`[api] openapi = "api.yaml"`). What the document uses that ringway
+/// does not support is logged to stderr, one line each.
 pub fn load(path: &str) -> Result<Plan, ConfigError> {
-    let src = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let (plan, warnings) = load_with_warnings(path)?;
+    for w in warnings {
+        eprintln!("ringway: {w}");
+    }
+    Ok(plan)
+}
+
+/// `load`, returning the warnings instead of logging them.
+pub fn load_with_warnings(path: &str) -> Result<(Plan, Vec<openapi::Warning>), ConfigError> {
+    let src = read(path)?;
+    openapi::load(path, &src)
+}
+
+/// The text of a config file, or an error naming it.
+pub fn read(path: &str) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_string(),
         line: 1,
         col: 1,
         message: format!("cannot read config: {e}"),
-    })?;
-    compile::compile(path, &src)
+    })
 }

@@ -136,6 +136,12 @@ pub struct RawApi {
     pub account_id: Option<Spanned<String>>,
     #[serde(default)]
     pub binary_media_types: Vec<Spanned<String>>,
+    /// `openapi = "api.yaml"`: this file is an overlay; the routes come from that OpenAPI /
+    /// Swagger document (path relative to this file). See `config::openapi`.
+    pub openapi: Option<Spanned<String>>,
+    /// How the document's `basePath` (Swagger) or server URL path (OpenAPI 3) applies to its
+    /// paths, as API Gateway's import: "ignore" (default), "prepend" or "split".
+    pub base_path: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
