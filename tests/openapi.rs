@@ -293,25 +293,38 @@ fn document_errors_carry_file_line_and_column() {
 }
 
 #[test]
-fn a_function_chosen_per_stage_is_reported_and_answers_500() {
-    let f = pet_function();
+fn a_function_chosen_per_stage_by_a_stage_variable() {
+    let (one, two) = (pet_function(), pet_function());
     let doc = write(
         "yaml",
         "openapi: 3.0.1\npaths:\n  /fn:\n    post:\n      x-amazon-apigateway-integration:\n        type: aws_proxy\n        httpMethod: POST\n        uri: arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:1:function:${stageVariables.fn}/invocations\n",
     );
-    let cfg = format!(
-        "[api]\nopenapi = \"{}\"\n[stages.a]\nvariables = {{ fn = \"one\" }}\n[stages.b]\nvariables = {{ fn = \"two\" }}\n[functions.one]\nendpoints = [\"{h}\"]\n[functions.two]\nendpoints = [\"{h}\"]\n",
-        doc.display(),
-        h = f.hostport()
-    );
-    let gw = Gateway::start(&cfg);
-    let _ = std::fs::remove_file(&doc);
+    let overlay = |second: &str| {
+        format!(
+            "[api]\nopenapi = \"{}\"\n[stages.a]\nvariables = {{ fn = \"one\" }}\n[stages.b]\nvariables = {{ fn = \"{second}\" }}\n[functions.one]\nendpoints = [\"{}\"]\n[functions.two]\nendpoints = [\"{}\"]\n",
+            doc.display(),
+            one.hostport(),
+            two.hostport()
+        )
+    };
+    let gw = Gateway::start(&overlay("two"));
+    assert!(!gw.stderr_text().contains("warning"), "{}", gw.stderr_text());
+    for (stage, f) in [("a", &one), ("b", &two)] {
+        let r = gw.send("POST", &format!("/{stage}/fn"), &[], b"");
+        assert_eq!(r.status, 200, "{r}");
+        assert_eq!(json_of(&r)["stage"], stage);
+        assert_eq!(f.invocations(), 1, "stage {stage} calls its own function");
+    }
+    drop(gw);
+    // A stage whose variable names no function: a warning naming the JSON path, and 500.
+    let gw = Gateway::start(&overlay("three"));
     assert!(
-        gw.stderr_text().contains("paths./fn.post.x-amazon-apigateway-integration.uri: the function differs per stage"),
+        gw.stderr_text().contains("paths./fn.post.x-amazon-apigateway-integration.uri: no function for"),
         "{}",
         gw.stderr_text()
     );
     let r = gw.send("POST", "/a/fn", &[], b"");
     assert_eq!((r.status, r.text()), (500, r#"{"message": "Internal server error"}"#.to_string()), "{r}");
-    assert_eq!(f.invocations(), 0);
+    assert_eq!(one.invocations(), 1);
+    let _ = std::fs::remove_file(&doc);
 }

@@ -699,8 +699,12 @@ fn compile_integration(
             only(&["function", "payload_format", "timeout_ms"])?;
             let f =
                 i.function.as_ref().ok_or_else(|| cx.err(raw.span(), "an aws_proxy integration needs a function"))?;
-            let function = b.functions.iter().position(|x| x.name == *f.get_ref()).ok_or_else(|| {
-                cx.err(f.span(), format!("unknown function '{}' (define it under [functions.NAME])", f.get_ref()))
+            // `${stageVariables.x}` picks the function per stage (API Gateway's Lambda ARN idiom).
+            let name =
+                uri::substitute_stage_variables(f.get_ref(), &stage.variables).map_err(|m| cx.err(f.span(), m))?;
+            let function = b.functions.iter().position(|x| x.name == name).ok_or_else(|| {
+                let in_stage = if staged { format!(" in stage '{}'", stage.name) } else { String::new() };
+                cx.err(f.span(), format!("unknown function '{name}'{in_stage} (define it under [functions.NAME])"))
             })?;
             let payload = match i.payload_format.as_ref().map(|p| p.get_ref().as_str()) {
                 None | Some("1.0") => PayloadFormat::V1,

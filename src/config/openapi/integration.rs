@@ -152,17 +152,24 @@ impl Conv<'_> {
     /// `s` with `${stageVariables.x}` resolved for each overlay stage (once without stages),
     /// distinct values in stage order.
     pub(super) fn per_stage(&self, s: &str) -> Vec<String> {
-        let empty = std::collections::BTreeMap::new();
-        let stages: Vec<&std::collections::BTreeMap<String, String>> =
-            if self.env.stages.is_empty() { vec![&empty] } else { self.env.stages.iter().map(|(_, v, _)| v).collect() };
         let mut out: Vec<String> = Vec::new();
-        for vars in stages {
-            let r = crate::integration::uri::substitute_stage_variables(s, vars).unwrap_or_else(|_| s.to_string());
+        for r in self.each_stage(s) {
             if !out.contains(&r) {
                 out.push(r);
             }
         }
         out
+    }
+
+    /// `s` with each stage's variables substituted, in stage order.
+    fn each_stage(&self, s: &str) -> Vec<String> {
+        let empty = std::collections::BTreeMap::new();
+        let stages: Vec<&std::collections::BTreeMap<String, String>> =
+            if self.env.stages.is_empty() { vec![&empty] } else { self.env.stages.iter().map(|(_, v, _)| v).collect() };
+        stages
+            .into_iter()
+            .map(|vars| crate::integration::uri::substitute_stage_variables(s, vars).unwrap_or_else(|_| s.to_string()))
+            .collect()
     }
 
     fn http_proxy(&mut self, i: &Value, path: &str, method: &str, x: &mut Integ) -> Outcome2 {
@@ -366,18 +373,30 @@ impl Conv<'_> {
                 }
             }
         }
+        let mut function = chosen[0].1.clone();
         if chosen.len() > 1 {
-            let list: Vec<String> = chosen.iter().map(|(a, f)| format!("{a} -> {f}")).collect();
-            return Ok(Err(Unsupported::new(
-                uri_path,
-                format!(
-                    "the function differs per stage ({}), and a ringway route calls one function in every stage",
-                    list.join(", ")
-                ),
-            )));
+            // `function` takes ${stageVariables.x} too: find the spelling (ARN, NAME:QUALIFIER
+            // or NAME) that names each stage's function once substituted.
+            let want: Vec<Option<String>> =
+                self.each_stage(arn).iter().map(|r| function_for(r, &self.env.functions)).collect();
+            let short = short_name(arn);
+            let bare = short.split(':').next().unwrap_or(short);
+            let fits = |t: &&&str| self.each_stage(t).into_iter().map(Some).collect::<Vec<_>>() == want;
+            match [arn, short, bare].iter().find(fits) {
+                Some(t) => function = t.to_string(),
+                None => {
+                    let list: Vec<String> = chosen.iter().map(|(a, f)| format!("{a} -> {f}")).collect();
+                    return Ok(Err(Unsupported::new(
+                        uri_path,
+                        format!(
+                            "the function differs per stage ({}) and no ${{stageVariables.x}} spelling of the overlay's function names matches every stage",
+                            list.join(", ")
+                        ),
+                    )));
+                }
+            }
         }
-        let function = &chosen[0].1;
-        x.fields.push(("function".into(), emit::basic(function), uri_path));
+        x.fields.push(("function".into(), emit::basic(&function), uri_path));
         if let Some(v) = i.get("payloadFormatVersion").and_then(emit::text) {
             x.fields.push(("payload_format".into(), emit::basic(&v), format!("{path}.payloadFormatVersion")));
         }
