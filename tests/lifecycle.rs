@@ -65,9 +65,13 @@ fn forced_epoll_driver_is_logged_per_worker() {
 
 #[test]
 fn forced_io_uring_driver_or_logged_fallback() {
-    // io_uring may be unavailable (old kernel, seccomp): then the worker falls
-    // back and says so; either way the gateway serves
-    let gw = Gateway::builder(&mock_route("/", "GET", "hi")).driver("io_uring").start();
+    // io_uring may be unavailable (old kernel, seccomp, qemu-user): then `driver =
+    // "io_uring"` fails at start and says why (README); otherwise the gateway serves on it.
+    let mut gw = Gateway::builder(&mock_route("/", "GET", "hi")).driver("io_uring").spawn();
+    if let Err(e) = gw.wait_ready(Duration::from_secs(10)) {
+        assert!(e.contains("driver = \"io_uring\" but io_uring is unavailable"), "{e}");
+        return;
+    }
     let lines = worker_driver_lines(&gw.stderr_text());
     assert_eq!(lines.len(), 2, "{}", gw.stderr_text());
     assert_eq!(gw.get("/").text(), "hi");
