@@ -205,7 +205,8 @@ cache = {{ honor_upstream_cache_control = false }}"#,
 
 #[test]
 fn concurrent_misses_on_both_workers_make_one_upstream_request() {
-    let up = Upstream::start(|req| Reply::ok(&format!("slow {}", req.target)).delay(Duration::from_millis(400)));
+    let s = slowdown();
+    let up = Upstream::start(move |req| Reply::ok(&format!("slow {}", req.target)).delay(Duration::from_millis(400) * s));
     let g = gw(&up, "");
     let n = 24;
     let barrier = Arc::new(Barrier::new(n));
@@ -227,19 +228,20 @@ fn concurrent_misses_on_both_workers_make_one_upstream_request() {
         assert_eq!(r.text(), "slow /hot?x=1");
     }
     assert_eq!(up.request_count(), 1, "one fetch for {n} concurrent misses");
-    assert!(start.elapsed() < Duration::from_millis(1500), "waiters were served from the fill: {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_millis(1500) * s, "waiters were served from the fill: {:?}", start.elapsed());
 }
 
 #[test]
 fn waiting_is_bounded_and_a_failed_fill_releases_the_waiters() {
     let n = Arc::new(AtomicUsize::new(0));
     let n2 = n.clone();
+    let s = slowdown();
     let up = Upstream::start(move |req| {
         let i = n2.fetch_add(1, Ordering::SeqCst);
         if req.target == "/flaky" && i == 0 {
-            return Reply::new(503).body(b"down").delay(Duration::from_millis(300));
+            return Reply::new(503).body(b"down").delay(Duration::from_millis(300) * s);
         }
-        Reply::ok(&format!("{} #{i}", req.target)).delay(Duration::from_millis(400))
+        Reply::ok(&format!("{} #{i}", req.target)).delay(Duration::from_millis(400) * s)
     });
     let g = gw(
         &up,
@@ -263,7 +265,7 @@ cache = {{ lock_timeout_ms = 50 }}"#,
                     barrier.wait();
                     // The first request leads; the others arrive while it is in flight.
                     if i > 0 {
-                        thread::sleep(Duration::from_millis(100));
+                        thread::sleep(Duration::from_millis(100) * s);
                     }
                     c.roundtrip("GET", target, &[], b"")
                 })

@@ -246,9 +246,10 @@ integration = {{ type = "http_proxy", uri = "http://127.0.0.1:{port}/{{proxy}}" 
 fn pool_is_lifo() {
     // two connections end up idle; sequential requests then keep using the most
     // recently returned one (a FIFO pool would alternate between them)
-    let up = Upstream::start(|req| {
+    let s = slowdown();
+    let up = Upstream::start(move |req| {
         if req.target.contains("slow") {
-            Reply::ok("slow").delay(Duration::from_millis(300))
+            Reply::ok("slow").delay(Duration::from_millis(300) * s)
         } else {
             Reply::ok("fast")
         }
@@ -258,7 +259,7 @@ fn pool_is_lifo() {
     let hs: Vec<_> = (0..2)
         .map(|i| {
             thread::spawn(move || {
-                thread::sleep(Duration::from_millis(100 * i));
+                thread::sleep(Duration::from_millis(100 * i) * s);
                 Conn::connect(addr).roundtrip("GET", &format!("/test/slow/{i}"), &[], b"").status
             })
         })

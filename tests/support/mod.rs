@@ -54,6 +54,16 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ringway")
 }
 
+/// How much slower than native this run is: 5 under an emulator (`RINGWAY_TEST_RUNNER`), else
+/// 1. Tests whose logic rests on who arrives first scale their delays by it.
+pub fn slowdown() -> u32 {
+    if std::env::var_os("RINGWAY_TEST_RUNNER").is_some() {
+        5
+    } else {
+        1
+    }
+}
+
 /// A command that runs the ringway binary: directly, or through `RINGWAY_TEST_RUNNER`
 /// (an emulator and its options, e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`: see
 /// scripts/test-arm64).
