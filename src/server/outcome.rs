@@ -109,6 +109,7 @@ impl Conn {
         let info = o.error.map(|k| k.info());
         let id = o.request_id.unwrap_or([b'-'; 36]);
         let record = Record {
+            authorizer: Some(&self.auth),
             request_id: if o.request_id.is_some() { &id } else { b"" },
             source_ip: &self.peer_ip,
             user_agent: self.header(b"user-agent"),
