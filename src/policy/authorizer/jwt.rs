@@ -53,14 +53,44 @@ pub struct Scratch {
 #[derive(Deserialize)]
 struct Header<'a> {
     #[serde(borrow)]
-    alg: Cow<'a, str>,
+    alg: Text<'a>,
     #[serde(borrow, default)]
-    kid: Option<Cow<'a, str>>,
+    kid: Option<Text<'a>>,
+}
+
+/// A string borrowed from the input when it has no escapes (serde's own `Cow` support
+/// does not reach through `Option`).
+struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
 }
 
 /// A string or a list of strings (`aud`, `scp`), borrowed when unescaped.
 #[derive(Default)]
-struct StrList<'a>(SmallVec<[Cow<'a, str>; 4]>);
+struct StrList<'a>(SmallVec<[Text<'a>; 4]>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for StrList<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -71,14 +101,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for StrList<'a> {
                 f.write_str("a string or an array of strings")
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(StrList(smallvec::smallvec![Cow::Borrowed(v)]))
+                Ok(StrList(smallvec::smallvec![Text(Cow::Borrowed(v))]))
             }
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(StrList(smallvec::smallvec![Cow::Owned(v.to_string())]))
+                Ok(StrList(smallvec::smallvec![Text(Cow::Owned(v.to_string()))]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut out = SmallVec::new();
-                while let Some(s) = seq.next_element::<Cow<'a, str>>()? {
+                while let Some(s) = seq.next_element::<Text<'a>>()? {
                     out.push(s);
                 }
                 Ok(StrList(out))
@@ -91,11 +121,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for StrList<'a> {
 #[derive(Deserialize)]
 struct Claims<'a> {
     #[serde(borrow, default)]
-    iss: Option<Cow<'a, str>>,
+    iss: Option<Text<'a>>,
     #[serde(borrow, default)]
     aud: Option<StrList<'a>>,
     #[serde(borrow, default)]
-    client_id: Option<Cow<'a, str>>,
+    client_id: Option<Text<'a>>,
     #[serde(default)]
     exp: Option<f64>,
     #[serde(default)]
@@ -103,7 +133,7 @@ struct Claims<'a> {
     #[serde(default)]
     iat: Option<f64>,
     #[serde(borrow, default)]
-    scope: Option<Cow<'a, str>>,
+    scope: Option<Text<'a>>,
     #[serde(borrow, default)]
     scp: Option<StrList<'a>>,
 }
@@ -254,6 +284,9 @@ mod tests {
             let t = hs256(b"secret", h, claims);
             assert_eq!(verify(&c, t.as_bytes(), now, &mut s), Err(Denied::Invalid(why)), "{claims}");
         }
+        // Escaped strings (a JSON encoder escaping '/') decode like plain ones.
+        let t = hs256(b"secret", h, r#"{"iss":"https:\/\/idp","aud":"api","exp":1000100,"scope":"read"}"#);
+        assert_eq!(verify(&c, t.as_bytes(), now, &mut s), Ok(()));
         // Within the skew; client_id instead of aud; scp as a list.
         let t = hs256(b"secret", h, r#"{"iss":"https://idp","client_id":"api","exp":999950,"scp":["read"]}"#);
         assert_eq!(verify(&c, t.as_bytes(), now, &mut s), Ok(()));
