@@ -92,9 +92,9 @@ fn build_event(
     let path = if plan.staged { &full[1 + st.name.len()..] } else { full };
     let path = if path.is_empty() { &b"/"[..] } else { path };
     let api_key = if r.api_key_required {
-        plan.api_keys.authorize(c.header(b"x-api-key"), stage).map(|k| {
+        plan.api_keys.authorize(c.presented_api_key(plan), stage).map(|k| {
             let key = &plan.api_keys.keys[k as usize];
-            (key.id.as_str(), c.header(b"x-api-key").unwrap_or_default())
+            (key.id.as_str(), c.presented_api_key(plan).unwrap_or_default())
         })
     } else {
         None

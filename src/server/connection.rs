@@ -307,9 +307,7 @@ impl Conn {
     #[inline]
     fn policies(&mut self, w: &Worker, plan: &Plan, stage: usize, route: u32) -> Result<(), Kind> {
         let key = if plan.routes[route as usize].api_key_required {
-            let presented =
-                if plan.api.api_key_from_authorizer { self.auth.usage_key() } else { self.header(b"x-api-key") };
-            Some(plan.api_keys.authorize(presented, stage).ok_or(Kind::InvalidApiKey)?)
+            Some(plan.api_keys.authorize(self.presented_api_key(plan), stage).ok_or(Kind::InvalidApiKey)?)
         } else {
             None
         };
@@ -371,6 +369,17 @@ impl Conn {
             self.cors = policy;
         }
         None
+    }
+
+    /// The API key the request presents: `x-api-key`, or the authorizer's
+    /// `usageIdentifierKey` with `[api] api_key_source = "authorizer"`.
+    #[inline]
+    pub fn presented_api_key(&self, plan: &Plan) -> Option<&[u8]> {
+        if plan.api.api_key_from_authorizer {
+            self.auth.usage_key()
+        } else {
+            self.header(b"x-api-key")
+        }
     }
 
     /// The value of the first request header named `name` (ASCII case-insensitive).

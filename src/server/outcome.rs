@@ -100,7 +100,7 @@ impl Conn {
         let api_key_id = match (route, o.stage) {
             (Some(r), Some(s)) if r.api_key_required => plan
                 .api_keys
-                .authorize(self.header(b"x-api-key"), s)
+                .authorize(self.presented_api_key(plan), s)
                 .map(|k| plan.api_keys.keys[k as usize].id.as_str()),
             _ => None,
         };
