@@ -314,31 +314,49 @@ fn jwks_rotation_is_picked_up_and_an_outage_keeps_the_last_keys() {
     let old = Signer::Rsa(rsa_key());
     let new = ec_key(false);
     let idp = Idp::start(vec![old.jwk("k1")], 3600);
+    // Scheduled refreshes are an hour apart: only unknown kids (and failures) cause fetches.
     let auth = format!(
-        r#"{{ type = "jwt", issuer = "{ISS}", jwks = "{}", jwks_min_refresh_s = 1, jwks_max_refresh_s = 1 }}"#,
+        r#"{{ type = "jwt", issuer = "{ISS}", jwks = "{}", jwks_min_refresh_s = 1, jwks_max_refresh_s = 3600 }}"#,
         idp.url()
     );
     let g = Gateway::start(&format!("[stages.test]\nauthorizer = {auth}\n{}", whoami("/me", "")));
     let t_old = old.sign("RS256", Some("k1"), &claims(json!({"sub": "old"})));
     assert_eq!(get_auth(&g, "/test/me", &t_old).status, 200);
-    assert!(idp.fetches.load(Ordering::SeqCst) >= 1);
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 1, "fetched once at start");
 
-    // Rotation: the IdP publishes k2; a token signed with it is accepted after a refresh.
+    // Rotation: the IdP publishes k2; a token signed with it asks for a refresh and is
+    // accepted once it is done.
     let t_new = new.sign("ES256", Some("k2"), &claims(json!({"sub": "new"})));
-    assert_unauthorized(&get_auth(&g, "/test/me", &t_new), "k2 before it is published");
     *idp.doc.lock().unwrap() = json!({"keys": [old.jwk("k1"), new.jwk("k2")]});
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_unauthorized(&get_auth(&g, "/test/me", &t_new), "k2 before the refresh");
     wait_for("the rotated key", Duration::from_secs(6), || get_auth(&g, "/test/me", &t_new).status == 200);
     let r = get_auth(&g, "/test/me", &t_new);
     assert_eq!(serde_json::from_str::<Value>(&r.text()).unwrap()["sub"], "new");
+    // A burst of unknown kids costs at most one fetch per interval.
+    std::thread::sleep(Duration::from_millis(1100));
+    let fetched = idp.fetches.load(Ordering::SeqCst);
+    let t_unknown = new.sign("ES256", Some("k9"), &claims(json!({})));
+    let started = Instant::now();
+    for _ in 0..30 {
+        assert_unauthorized(&get_auth(&g, "/test/me", &t_unknown), "unknown kid");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let allowed = 1 + started.elapsed().as_secs() as usize;
+    let extra = idp.fetches.load(Ordering::SeqCst) - fetched;
+    assert!(extra >= 1 && extra <= allowed + 1, "{extra} fetches for 30 unknown kids");
 
-    // Outage: the IdP answers 503; refreshes keep failing, the last keys keep verifying.
+    // Outage: the IdP answers 503; refreshes fail (retried every floor interval), the
+    // last keys keep verifying.
     idp.down.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(1100));
     let before = idp.fetches.load(Ordering::SeqCst);
+    let _ = get_auth(&g, "/test/me", &t_unknown);
     wait_for("failed refreshes", Duration::from_secs(6), || idp.fetches.load(Ordering::SeqCst) >= before + 2);
     assert_eq!(get_auth(&g, "/test/me", &t_old).status, 200);
     assert_eq!(get_auth(&g, "/test/me", &t_new).status, 200);
     assert!(g.stderr_text().contains("keeping the last keys"), "{}", g.stderr_text());
-    // Keys removed from the JWKS stop verifying once it is back.
+    // Back up without k1: the next refresh retires it.
     *idp.doc.lock().unwrap() = json!({"keys": [new.jwk("k2")]});
     idp.down.store(false, Ordering::SeqCst);
     wait_for("k1 to be retired", Duration::from_secs(6), || get_auth(&g, "/test/me", &t_old).status == 401);
