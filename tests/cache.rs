@@ -206,7 +206,8 @@ cache = {{ honor_upstream_cache_control = false }}"#,
 #[test]
 fn concurrent_misses_on_both_workers_make_one_upstream_request() {
     let s = slowdown();
-    let up = Upstream::start(move |req| Reply::ok(&format!("slow {}", req.target)).delay(Duration::from_millis(400) * s));
+    let up =
+        Upstream::start(move |req| Reply::ok(&format!("slow {}", req.target)).delay(Duration::from_millis(400) * s));
     let g = gw(&up, "");
     let n = 24;
     let barrier = Arc::new(Barrier::new(n));
@@ -228,7 +229,11 @@ fn concurrent_misses_on_both_workers_make_one_upstream_request() {
         assert_eq!(r.text(), "slow /hot?x=1");
     }
     assert_eq!(up.request_count(), 1, "one fetch for {n} concurrent misses");
-    assert!(start.elapsed() < Duration::from_millis(1500) * s, "waiters were served from the fill: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(1500) * s,
+        "waiters were served from the fill: {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]

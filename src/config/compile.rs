@@ -22,12 +22,14 @@ use std::ops::Range;
 use std::time::Duration;
 use toml::Spanned;
 
+mod authorizers;
 mod cache;
 mod custom;
 mod functions;
 mod tls;
 mod upstreams;
 mod validation;
+use authorizers::compile_authorizers;
 use cache::compile_cache;
 use custom::compile_custom;
 use functions::{compile_api, compile_functions};
@@ -245,6 +247,7 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
     }
 
     let gateway = compile_gateway_responses(&cx, &raw.gateway_responses)?;
+    let (authorizers, route_authorizers) = compile_authorizers(&cx, &raw, stages.len(), &functions)?;
 
     Ok(Plan {
         source: file.to_string(),
@@ -276,6 +279,8 @@ pub fn compile(file: &str, src: &str) -> Result<Plan, ConfigError> {
         access_log: compile_access_log(&cx, raw.access_log.as_ref())?,
         models,
         model_names,
+        authorizers,
+        route_authorizers,
     })
 }
 

@@ -162,6 +162,10 @@ pub struct Api {
     pub id: String,
     pub account_id: String,
     pub binary_media_types: Vec<String>,
+    /// Region in method ARNs.
+    pub region: String,
+    /// API keys come from the authorizer's `usageIdentifierKey`, not `x-api-key`.
+    pub api_key_from_authorizer: bool,
 }
 
 /// An upstream server, shared by every route whose URI names the same host and port.
@@ -213,6 +217,10 @@ pub struct Plan {
     /// `[models]`, compiled; routes refer to them by index.
     pub models: Vec<Schema>,
     pub model_names: Vec<String>,
+    /// Compiled authorizers; `route_authorizers` (same indexing as `integrations`) points
+    /// into it, `authorizer::NONE` when a route has none.
+    pub authorizers: Vec<crate::policy::authorizer::Authorizer>,
+    pub route_authorizers: Vec<u32>,
 }
 
 /// `[metrics]`.
@@ -252,6 +260,13 @@ impl Plan {
         self.cache_policies[stage * self.routes.len() + route as usize].as_deref()
     }
 
+    /// The authorizer of (stage, route), if any.
+    #[inline]
+    pub fn authorizer(&self, stage: usize, route: u32) -> Option<u32> {
+        let a = *self.route_authorizers.get(stage * self.routes.len() + route as usize)?;
+        (a != crate::policy::authorizer::NONE).then_some(a)
+    }
+
     #[inline]
     pub fn gateway_response(&self, kind: Kind) -> &Resolved {
         &self.gateway[kind as usize]
@@ -288,6 +303,12 @@ impl Plan {
                 }
                 if let Some(b) = &self.throttles[slot] {
                     integration.push_str(&format!(" [throttle {}/s, burst {}]", b.rate, b.burst));
+                }
+                if let Some(&a) = self.route_authorizers.get(slot).filter(|&&a| a != crate::policy::authorizer::NONE) {
+                    integration.push_str(match &self.authorizers[a as usize] {
+                        crate::policy::authorizer::Authorizer::Jwt(_) => " [jwt]",
+                        crate::policy::authorizer::Authorizer::Lambda(_) => " [authorizer]",
+                    });
                 }
                 if let Some(c) = &self.cache_policies[slot] {
                     integration.push_str(&format!(" [cache {}s]", c.ttl_s));

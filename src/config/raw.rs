@@ -142,6 +142,44 @@ pub struct RawApi {
     /// How the document's `basePath` (Swagger) or server URL path (OpenAPI 3) applies to its
     /// paths, as API Gateway's import: "ignore" (default), "prepend" or "split".
     pub base_path: Option<Spanned<String>>,
+    /// Region in method ARNs (Lambda authorizers).
+    pub region: Option<Spanned<String>>,
+    /// Where API keys come from: "header" (`x-api-key`, default) or "authorizer"
+    /// (a Lambda authorizer's `usageIdentifierKey`).
+    pub api_key_source: Option<Spanned<String>>,
+}
+
+/// `authorizer = { type = "jwt" | "token" | "request" | "none", ... }` on a route or stage.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorizer {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// `header.Authorization`; REQUEST: a list (or comma-separated string) of sources.
+    pub identity_source: Option<Spanned<RawIdentitySource>>,
+    // JWT
+    pub issuer: Option<Spanned<String>>,
+    pub audience: Option<Vec<Spanned<String>>>,
+    pub jwks: Option<Spanned<String>>,
+    /// HS256 shared secret (instead of `jwks`).
+    pub secret: Option<Spanned<String>>,
+    pub scopes: Option<Vec<Spanned<String>>>,
+    pub clock_skew_s: Option<Spanned<u64>>,
+    pub jwks_min_refresh_s: Option<Spanned<u64>>,
+    pub jwks_max_refresh_s: Option<Spanned<u64>>,
+    // Lambda-style
+    pub function: Option<Spanned<String>>,
+    pub validation_regex: Option<Spanned<String>>,
+    pub ttl_s: Option<Spanned<u64>>,
+    pub timeout_ms: Option<Spanned<u64>>,
+    pub cache_max_entries: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum RawIdentitySource {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -289,6 +327,8 @@ pub struct RawStage {
     pub cors: Option<Spanned<RawCors>>,
     /// Default response caching for each route of the stage.
     pub cache: Option<Spanned<RawCache>>,
+    /// Default authorizer for each route of the stage.
+    pub authorizer: Option<Spanned<RawAuthorizer>>,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +356,8 @@ pub struct RawRoute {
     pub cache: Option<Spanned<RawCache>>,
     /// Request validation: required parameters and a body model.
     pub validate: Option<Spanned<RawValidate>>,
+    /// Overrides the stage's authorizer (`{ type = "none" }`: no authorizer).
+    pub authorizer: Option<Spanned<RawAuthorizer>>,
 }
 
 #[derive(Deserialize)]

@@ -160,6 +160,7 @@ fn gather(c: &Conn, plan: &Plan, head: &Head, (stage, route): (usize, u32), caps
             "userAgent": header("user-agent"),
             "apiKey": if r.api_key_required { header("x-api-key") } else { None },
         },
+        "authorizer": c.auth.template_value(),
     });
     Input { path, query, query_last, content_type: header("content-type"), accept: header("accept"), headers, context }
 }

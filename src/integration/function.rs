@@ -92,9 +92,9 @@ fn build_event(
     let path = if plan.staged { &full[1 + st.name.len()..] } else { full };
     let path = if path.is_empty() { &b"/"[..] } else { path };
     let api_key = if r.api_key_required {
-        plan.api_keys.authorize(c.header(b"x-api-key"), stage).map(|k| {
+        plan.api_keys.authorize(c.presented_api_key(plan), stage).map(|k| {
             let key = &plan.api_keys.keys[k as usize];
-            (key.id.as_str(), c.header(b"x-api-key").unwrap_or_default())
+            (key.id.as_str(), c.presented_api_key(plan).unwrap_or_default())
         })
     } else {
         None
@@ -104,6 +104,8 @@ fn build_event(
         result::is_binary(content_type, &plan.api.binary_media_types) || std::str::from_utf8(body).is_err();
     let epoch_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut authorizer = Vec::new();
+    c.auth.event_json(call.payload == PayloadFormat::V2, &mut authorizer);
     let input = event::Input {
         buf: &c.rbuf,
         head,
@@ -123,6 +125,7 @@ fn build_event(
         api_key,
         api_id: &plan.api.id,
         account_id: &plan.api.account_id,
+        authorizer: &authorizer,
     };
     match call.payload {
         PayloadFormat::V1 => event::v1(out, &input),
@@ -131,9 +134,9 @@ fn build_event(
 }
 
 /// A function endpoint held by this request; released on drop.
-struct Slot<'f> {
+pub(crate) struct Slot<'f> {
     f: &'f Function,
-    index: usize,
+    pub(crate) index: usize,
 }
 
 impl Drop for Slot<'_> {
@@ -155,7 +158,7 @@ fn try_take(f: &Function) -> Option<Slot<'_>> {
 }
 
 /// A free endpoint, waiting in the function's bounded queue when all are busy.
-async fn take_endpoint(f: &Function, deadline: Instant) -> Result<Slot<'_>, Kind> {
+pub(crate) async fn take_endpoint(f: &Function, deadline: Instant) -> Result<Slot<'_>, Kind> {
     if let Some(s) = try_take(f) {
         return Ok(s);
     }

@@ -33,6 +33,8 @@ pub struct Input<'a> {
     pub api_key: Option<(&'a str, &'a [u8])>,
     pub api_id: &'a str,
     pub account_id: &'a str,
+    /// `requestContext.authorizer` as JSON (empty: no authorizer ran).
+    pub authorizer: &'a [u8],
 }
 
 /// Headers by name (ASCII case-insensitive), in first-seen order, with their values.
@@ -244,6 +246,11 @@ pub fn v1(out: &mut Vec<u8>, i: &Input) {
     out.push(b'{');
     field(out, "accountId", i.account_id.as_bytes());
     field(out, "apiId", i.api_id.as_bytes());
+    if !i.authorizer.is_empty() {
+        key(out, "authorizer");
+        out.extend_from_slice(i.authorizer);
+        out.push(b',');
+    }
     field(out, "domainName", header_value(i, b"host").unwrap_or_default());
     field(out, "extendedRequestId", i.request_id);
     field(out, "httpMethod", method);
@@ -357,6 +364,11 @@ pub fn v2(out: &mut Vec<u8>, i: &Input) {
     out.push(b'{');
     field(out, "accountId", i.account_id.as_bytes());
     field(out, "apiId", i.api_id.as_bytes());
+    if !i.authorizer.is_empty() {
+        key(out, "authorizer");
+        out.extend_from_slice(i.authorizer);
+        out.push(b',');
+    }
     let host = header_value(i, b"host").unwrap_or_default();
     field(out, "domainName", host);
     field(out, "domainPrefix", host.split(|&b| b == b'.').next().unwrap_or_default());
@@ -411,6 +423,7 @@ mod tests {
             api_key: None,
             api_id: "ringway",
             account_id: "000000000000",
+            authorizer: b"",
         };
         let mut out = Vec::new();
         if format == 1 {

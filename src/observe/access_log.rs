@@ -24,6 +24,8 @@ const PIPE_CHUNK: usize = libc::PIPE_BUF;
 pub struct Format {
     pieces: Vec<Piece>,
     json: bool,
+    /// Names after `$context.authorizer.`, indexed by `Var::Authorizer`.
+    authorizer_names: Vec<Box<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +60,8 @@ enum Var {
     ApiId,
     Upstream,
     Cache,
+    /// `$context.authorizer.NAME` (`claims.X`, `principalId`, a context key): index of NAME.
+    Authorizer(u16),
     /// Known to API Gateway, never set by ringway (in the console's CLF preset): `-`.
     Absent,
 }
@@ -109,6 +113,7 @@ pub fn compile(format: &str) -> Result<Format, String> {
         return Err(format!("access log format: line break at byte {at} (a format is one line)"));
     }
     let mut pieces = Vec::new();
+    let mut authorizer_names: Vec<Box<str>> = Vec::new();
     let mut lit = Vec::new();
     let mut i = 0;
     while i < b.len() {
@@ -132,7 +137,14 @@ pub fn compile(format: &str) -> Result<Format, String> {
             i = at + 1;
             continue;
         };
-        let Some(&(_, var)) = VARS.iter().find(|(n, _)| *n == name) else {
+        let found = match name.strip_prefix("authorizer.").filter(|n| !n.is_empty()) {
+            Some(n) => {
+                authorizer_names.push(n.into());
+                Some(Var::Authorizer(authorizer_names.len() as u16 - 1))
+            }
+            None => VARS.iter().find(|(n, _)| *n == name).map(|&(_, v)| v),
+        };
+        let Some(var) = found else {
             return Err(if name.is_empty() {
                 format!("access log format: empty variable name at byte {at}")
             } else {
@@ -148,7 +160,7 @@ pub fn compile(format: &str) -> Result<Format, String> {
     if !lit.is_empty() {
         pieces.push(Piece::Lit(lit.into()));
     }
-    Ok(Format { pieces, json: f.trim_start().starts_with('{') })
+    Ok(Format { pieces, json: f.trim_start().starts_with('{'), authorizer_names })
 }
 
 /// Length of the variable name at the start of `b`.
@@ -233,6 +245,10 @@ impl Format {
             Var::ApiId => text(out, Some(r.api_id.as_bytes()), json),
             Var::Upstream => text(out, r.upstream.map(str::as_bytes), json),
             Var::Cache => text(out, r.cache.map(str::as_bytes), json),
+            Var::Authorizer(i) => {
+                let v = r.authorizer.and_then(|a| a.log_value(&self.authorizer_names[i as usize]));
+                text(out, v.as_deref().map(str::as_bytes), json)
+            }
             Var::Absent => out.push(b'-'),
         }
     }
@@ -264,6 +280,8 @@ pub struct Record<'a> {
     pub api_id: &'a str,
     pub upstream: Option<&'a str>,
     pub cache: Option<&'a str>,
+    /// What the request's authorizer established.
+    pub authorizer: Option<&'a crate::policy::authorizer::AuthState>,
 }
 
 /// A value, escaped so it can neither end the line nor break the format's quoting;
@@ -610,6 +628,7 @@ mod tests {
             api_id: "petstore",
             upstream: Some("10.0.0.5:8080"),
             cache: Some("miss"),
+            authorizer: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! throttling, the response cache. Validation joins here.
 
 pub mod api_key;
+pub mod authorizer;
 pub mod cache;
 pub mod cache_store;
 pub mod cors;

@@ -76,6 +76,8 @@ pub struct Conn {
     pub validation_error: String,
     /// What happened to the current request (metrics, access log).
     pub out: Outcome,
+    /// What the route's authorizer established (claims, principal, context).
+    pub auth: crate::policy::authorizer::AuthState,
     /// Note the head length and request id of responses (for the access log).
     detail: bool,
     /// Requests answered on this connection.
@@ -144,6 +146,7 @@ pub async fn serve(current: Current, stream: ClientStream, peer: SocketAddr, loc
         error_message: String::new(),
         validation_error: String::new(),
         out: Outcome::default(),
+        auth: Default::default(),
         detail: false,
         served: 0,
         read_total: 0,
@@ -266,6 +269,14 @@ impl Conn {
         };
         self.out.stage = Some(stage);
         self.out.route = Some(route);
+        self.auth.reset();
+        if let Some(a) = plan.authorizer(stage, route) {
+            if let Err(refused) =
+                crate::policy::authorizer::authorize(self, w, plan, head, (stage, route), a, caps).await
+            {
+                return self.gateway_error(w, plan, head, Some(stage), refused, false).await;
+            }
+        }
         if let Err(refused) = self.policies(w, plan, stage, route) {
             return self.gateway_error(w, plan, head, Some(stage), refused, false).await;
         }
@@ -296,7 +307,7 @@ impl Conn {
     #[inline]
     fn policies(&mut self, w: &Worker, plan: &Plan, stage: usize, route: u32) -> Result<(), Kind> {
         let key = if plan.routes[route as usize].api_key_required {
-            Some(plan.api_keys.authorize(self.header(b"x-api-key"), stage).ok_or(Kind::InvalidApiKey)?)
+            Some(plan.api_keys.authorize(self.presented_api_key(plan), stage).ok_or(Kind::InvalidApiKey)?)
         } else {
             None
         };
@@ -358,6 +369,17 @@ impl Conn {
             self.cors = policy;
         }
         None
+    }
+
+    /// The API key the request presents: `x-api-key`, or the authorizer's
+    /// `usageIdentifierKey` with `[api] api_key_source = "authorizer"`.
+    #[inline]
+    pub fn presented_api_key(&self, plan: &Plan) -> Option<&[u8]> {
+        if plan.api.api_key_from_authorizer {
+            self.auth.usage_key()
+        } else {
+            self.header(b"x-api-key")
+        }
     }
 
     /// The value of the first request header named `name` (ASCII case-insensitive).

@@ -58,6 +58,8 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
         }
     }
     state::restore(&plan);
+    // JWKS keys load before any worker takes traffic; a thread refreshes them from then on.
+    crate::policy::authorizer::jwks::start();
     let plan = Arc::new(plan);
     let cache = Arc::new(Store::new(plan.cache.max_bytes));
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));

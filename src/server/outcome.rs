@@ -100,7 +100,7 @@ impl Conn {
         let api_key_id = match (route, o.stage) {
             (Some(r), Some(s)) if r.api_key_required => plan
                 .api_keys
-                .authorize(self.header(b"x-api-key"), s)
+                .authorize(self.presented_api_key(plan), s)
                 .map(|k| plan.api_keys.keys[k as usize].id.as_str()),
             _ => None,
         };
@@ -109,6 +109,7 @@ impl Conn {
         let info = o.error.map(|k| k.info());
         let id = o.request_id.unwrap_or([b'-'; 36]);
         let record = Record {
+            authorizer: Some(&self.auth),
             request_id: if o.request_id.is_some() { &id } else { b"" },
             source_ip: &self.peer_ip,
             user_agent: self.header(b"user-agent"),

@@ -63,6 +63,9 @@ impl Conn {
             out.extend_from_slice(b"Content-Type: application/json\r\n");
         }
         super::connection::write_cors(plan, self.cors, &self.origin, out);
+        if kind == Kind::Unauthorized {
+            self.auth.write_challenge(out);
+        }
         if self.retry_after > 0 {
             out.extend_from_slice(b"Retry-After: ");
             put_u64(out, self.retry_after);

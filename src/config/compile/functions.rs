@@ -24,7 +24,21 @@ pub(super) fn compile_api(cx: &Ctx, a: &RawApi) -> Result<Api, ConfigError> {
         }
         binary_media_types.push(v.to_ascii_lowercase());
     }
+    let region = match &a.region {
+        None => "us-east-1".to_string(),
+        Some(r) if !r.get_ref().is_empty() && r.get_ref().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => {
+            r.get_ref().clone()
+        }
+        Some(r) => return Err(cx.err(r.span(), "region must be letters, digits or '-'")),
+    };
+    let api_key_from_authorizer = match a.api_key_source.as_ref().map(|s| (s, s.get_ref().as_str())) {
+        None | Some((_, "header")) => false,
+        Some((_, "authorizer")) => true,
+        Some((s, _)) => return Err(cx.err(s.span(), "api_key_source must be \"header\" or \"authorizer\"")),
+    };
     Ok(Api {
+        region,
+        api_key_from_authorizer,
         id: text(&a.id, "ringway", "api id")?,
         account_id: text(&a.account_id, "000000000000", "account_id")?,
         binary_media_types,
