@@ -22,8 +22,14 @@ use support::*;
 /// INTEGRATION_TIMEOUT.
 const FAILURE_BODY: &str = r#"{"message": "Internal server error"}"#;
 const TIMEOUT_BODY: &str = r#"{"message": "Endpoint request timed out"}"#;
-/// The route's integration timeout.
+/// The route's integration timeout (natively; see `timeout_ms`).
 const TIMEOUT_MS: u64 = 600;
+
+/// The integration timeout of this run: longer under an emulator, where a fast fault can
+/// take more than 600 ms to come back.
+fn timeout_ms() -> u64 {
+    TIMEOUT_MS * slowdown() as u64
+}
 
 // ---------------------------------------------------------------- a scripted upstream
 
@@ -40,7 +46,13 @@ struct Faulty {
 
 impl Faulty {
     fn start() -> Faulty {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        // A deep accept queue: the faults make the gateway open upstream connections fast, and
+        // std's backlog of 128 overflowed on an idle machine (SYNs dropped, 504s; the kernel
+        // counted them in ListenOverflows).
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        sock.listen(4096).unwrap();
+        let l: TcpListener = sock.into();
         let addr = l.local_addr().unwrap();
         let f = Faulty {
             addr,
@@ -230,7 +242,7 @@ fn serve(mut s: TcpStream, id: usize, seen: &Mutex<Vec<(usize, String)>>) {
                 return reset(s);
             }
             "slow" => {
-                thread::sleep(Duration::from_millis(TIMEOUT_MS * 4));
+                thread::sleep(Duration::from_millis(timeout_ms() * 4));
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\ntoo late");
                 thread::sleep(Duration::from_millis(100));
                 return;
@@ -238,7 +250,7 @@ fn serve(mut s: TcpStream, id: usize, seen: &Mutex<Vec<(usize, String)>>) {
             "slow-body" => {
                 // The head in time, the body never: a response cut short by the timeout.
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nhalf.");
-                thread::sleep(Duration::from_millis(TIMEOUT_MS * 4));
+                thread::sleep(Duration::from_millis(timeout_ms() * 4));
                 return;
             }
             "silent" => {
@@ -268,6 +280,7 @@ fn serve(mut s: TcpStream, id: usize, seen: &Mutex<Vec<(usize, String)>>) {
 // ---------------------------------------------------------------- gateway and checks
 
 fn config(up: &str, dead: &str) -> String {
+    let timeout = timeout_ms();
     format!(
         r#"
 [stages.test]
@@ -275,12 +288,12 @@ fn config(up: &str, dead: &str) -> String {
 [[routes]]
 path = "/dead/{{proxy+}}"
 method = "ANY"
-integration = {{ type = "http_proxy", uri = "http://{dead}/{{proxy}}", timeout_ms = {TIMEOUT_MS} }}
+integration = {{ type = "http_proxy", uri = "http://{dead}/{{proxy}}", timeout_ms = {timeout} }}
 
 [[routes]]
 path = "/{{proxy+}}"
 method = "ANY"
-integration = {{ type = "http_proxy", uri = "http://{up}/up/{{proxy}}", timeout_ms = {TIMEOUT_MS} }}
+integration = {{ type = "http_proxy", uri = "http://{up}/up/{{proxy}}", timeout_ms = {timeout} }}
 "#
     )
 }
@@ -369,9 +382,9 @@ fn expect_error(path: &'static str, status: u16) -> impl Fn(&mut Conn, &str) {
         let r = c.roundtrip("GET", path, &[], b"");
         assert_gateway_error(&r, status, what);
         let took = t.elapsed();
-        assert!(took < Duration::from_millis(TIMEOUT_MS + 2000), "{what}: took {took:?}");
+        assert!(took < Duration::from_millis(timeout_ms() + 2000), "{what}: took {took:?}");
         if status == 504 {
-            assert!(took >= Duration::from_millis(TIMEOUT_MS - 100), "{what}: 504 before the timeout: {took:?}");
+            assert!(took >= Duration::from_millis(timeout_ms() - 100), "{what}: 504 before the timeout: {took:?}");
         }
         if r.connection_close() {
             assert_eq!(c.wait_closed(Duration::from_secs(3)), CloseState::Closed, "{what}: said close, stayed open");
