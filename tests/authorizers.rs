@@ -686,3 +686,19 @@ integration = {{ type = "mock", status = 200, body = "keyed" }}
     assert_eq!((r.status, r.text()), (403, r#"{"message":"Forbidden"}"#.to_string()), "{r}");
     assert_eq!(f.invocations(), 2);
 }
+
+#[test]
+fn jwks_from_a_file() {
+    let key = ec_key(false);
+    let path = temp_path("ringway-jwks", "json");
+    std::fs::write(&path, json!({"keys": [key.jwk("f1")]}).to_string()).unwrap();
+    let auth = format!(r#"{{ type = "jwt", issuer = "{ISS}", jwks = "file:{}" }}"#, path.display());
+    let g = Gateway::start(&whoami("/me", &auth));
+    let t = key.sign("ES256", Some("f1"), &claims(json!({"sub": "from-file"})));
+    let r = get_auth(&g, "/me", &t);
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(serde_json::from_str::<Value>(&r.text()).unwrap()["sub"], "from-file");
+    let other = ec_key(false).sign("ES256", Some("f1"), &claims(json!({})));
+    assert_unauthorized(&get_auth(&g, "/me", &other), "a key not in the file");
+    let _ = std::fs::remove_file(&path);
+}
