@@ -702,3 +702,23 @@ fn jwks_from_a_file() {
     assert_unauthorized(&get_auth(&g, "/me", &other), "a key not in the file");
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn jwks_over_https_verified_against_the_trust_store() {
+    let pki = Pki::new();
+    pki.leaf("idp", "idp.test", "DNS:idp.test,IP:127.0.0.1", false, false);
+    let nginx = Nginx::start(&pki.path("idp.pem"), &pki.path("idp.key"));
+    let key = ec_key(false);
+    let url = nginx.file("jwks.json", &json!({"keys": [key.jwk("h1")]}).to_string());
+    let auth = format!(r#"{{ type = "jwt", issuer = "{ISS}", jwks = "{url}" }}"#);
+    let t = key.sign("ES256", Some("h1"), &claims(json!({"sub": "over-https"})));
+    // The test CA is the trust store (SSL_CERT_FILE): the JWKS is fetched and verifies.
+    let g = Gateway::builder(&whoami("/me", &auth)).env("SSL_CERT_FILE", &pki.path("ca.pem")).start();
+    let r = get_auth(&g, "/me", &t);
+    assert_eq!(r.status, 200, "{r}\n{}", g.stderr_text());
+    assert_eq!(serde_json::from_str::<Value>(&r.text()).unwrap()["sub"], "over-https");
+    drop(g);
+    // The system store does not know the test CA: no keys, so the token is refused.
+    let g = Gateway::builder(&whoami("/me", &auth)).env("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt").start();
+    assert_unauthorized(&get_auth(&g, "/me", &t), "JWKS from an untrusted server");
+}

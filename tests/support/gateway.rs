@@ -101,9 +101,15 @@ pub struct GatewayBuilder {
     workers: u32,
     port: Option<u16>,
     extra_ports: usize,
+    env: Vec<(String, String)>,
 }
 
 impl GatewayBuilder {
+    /// An environment variable for the gateway process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
     /// Listen on `n` more free loopback ports (see [`Gateway::extra_ports`]).
     pub fn extra_listeners(mut self, n: usize) -> Self {
         self.extra_ports = n;
@@ -157,7 +163,7 @@ impl GatewayBuilder {
         let config = self.render(port, &extra, admin);
         let file = TempFile::new(&config);
         let path = file.path.to_str().unwrap().to_string();
-        let mut gw = Gateway::spawn_args(&["run", "--config", &path], port);
+        let mut gw = Gateway::spawn_args_env(&["run", "--config", &path], port, &self.env);
         gw.config = config;
         gw.config_file = Some(file);
         gw.extra_ports = extra;
@@ -215,13 +221,19 @@ impl Gateway {
             workers: 2,
             port: None,
             extra_ports: 0,
+            env: Vec::new(),
         }
     }
 
     /// Spawn `ringway ARGS...` as a server expected on `port` (no config file
     /// is generated: e.g. `run` with the embedded demo config).
     pub fn spawn_args(args: &[&str], port: u16) -> Gateway {
-        let (child, out, log) = spawn_piped(args);
+        Gateway::spawn_args_env(args, port, &[])
+    }
+
+    /// `spawn_args` with extra environment variables.
+    pub fn spawn_args_env(args: &[&str], port: u16, env: &[(String, String)]) -> Gateway {
+        let (child, out, log) = spawn_piped(args, env);
         Gateway {
             child,
             port,
@@ -382,9 +394,10 @@ pub struct Output {
 }
 
 /// Starts `ringway ARGS...` with stdout and stderr collected in the background.
-fn spawn_piped(args: &[&str]) -> (Child, Arc<LogBuf>, Arc<LogBuf>) {
+fn spawn_piped(args: &[&str], env: &[(String, String)]) -> (Child, Arc<LogBuf>, Arc<LogBuf>) {
     let mut child = ringway_command()
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -398,7 +411,7 @@ fn spawn_piped(args: &[&str]) -> (Child, Arc<LogBuf>, Arc<LogBuf>) {
 }
 
 pub fn run_cli(args: &[&str]) -> Output {
-    let (mut child, out, err) = spawn_piped(args);
+    let (mut child, out, err) = spawn_piped(args, &[]);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {

@@ -14,6 +14,7 @@
 mod client;
 mod function;
 mod gateway;
+mod pki;
 mod upstream;
 // Each test file uses part of the harness; the re-exports serve them all.
 #[allow(unused_imports)]
@@ -22,6 +23,8 @@ pub use client::*;
 pub use function::*;
 #[allow(unused_imports)]
 pub use gateway::*;
+#[allow(unused_imports)]
+pub use pki::*;
 #[allow(unused_imports)]
 pub use upstream::*;
 
