@@ -100,7 +100,12 @@ async fn forward_to(
     let mut pos = head.len;
     let streamed = match send_request(c, w, plan, head, pick, deadline, &mut up, &mut pos).await {
         Ok(s) => s,
-        Err(Fail::Gateway(k)) => return c.gateway_error(w, plan, head, Some(stage), k, true).await,
+        // Nothing of the response was sent: a request without a body leaves the client
+        // connection in sync, so it stays open (as nginx keeps it after a 502). With a body,
+        // `consumed` does not cover the bytes read so far: close.
+        Err(Fail::Gateway(k)) => {
+            return c.gateway_error(w, plan, head, Some(stage), k, head.body != BodyKind::None).await
+        }
         Err(Fail::Close) => return Flow::Close,
     };
     c.consumed = pos;
