@@ -18,6 +18,7 @@ use crate::observe::metrics::UpstreamError;
 use crate::policy::cache::upstream_forbids;
 use crate::route::Captures;
 use crate::server::connection::{Conn, Flow};
+use crate::server::timer::Timer;
 use crate::server::worker::Worker;
 use crate::upstream::{self, UpConn};
 use monoio::buf::IoBufMut;
@@ -112,7 +113,7 @@ async fn forward_to(
     let Some(mut conn) = up else { return Flow::Close };
 
     // Read the response head; retry once on a stale pooled connection.
-    let resp = match read_head(&mut conn, head, deadline, &mut c.resp_fields).await {
+    let resp = match read_head(&mut conn, head, deadline, &mut c.resp_fields, &mut c.timer).await {
         Ok(r) => r,
         Err(ReadErr::Empty)
             if conn.reused
@@ -129,10 +130,11 @@ async fn forward_to(
                 let (res, buf) = fresh.stream.write_all(buf).await;
                 c.wbuf = buf;
                 res.map_err(|_| ReadErr::Empty)?;
-                let r = read_head(&mut fresh, head, deadline, &mut c.resp_fields).await?;
+                let r = read_head(&mut fresh, head, deadline, &mut c.resp_fields, &mut c.timer).await?;
                 Ok::<_, ReadErr>((fresh, r))
             };
-            match monoio::time::timeout(remaining(deadline), retried).await {
+            // Cold (a stale pooled connection): boxed, so the hot path's future stays small.
+            match monoio::time::timeout(remaining(deadline), Box::pin(retried)).await {
                 Ok(Ok((fresh, r))) => {
                     conn = fresh;
                     r
@@ -414,7 +416,7 @@ async fn send(
         let res = if buf.len() <= SMALL_WRITE {
             Ok(conn.stream.write_all(buf).await)
         } else {
-            monoio::time::timeout_at(deadline.into(), conn.stream.write_all(buf)).await
+            c.timer.within(deadline, conn.stream.write_all(buf)).await
         };
         match res {
             Ok((Ok(_), mut buf)) => {
@@ -459,6 +461,7 @@ async fn read_head(
     head: &Head,
     deadline: Instant,
     fields: &mut Vec<Field>,
+    timer: &mut Timer,
 ) -> Result<ResponseHead, ReadErr> {
     let head_req = head.method == Some(crate::http::method::Method::Head);
     let mut got_any = false;
@@ -479,7 +482,7 @@ async fn read_head(
         }
         let buf = std::mem::take(&mut conn.buf);
         let len = buf.len();
-        match monoio::time::timeout_at(deadline.into(), conn.stream.read(buf.slice_mut(len..))).await {
+        match timer.within(deadline, conn.stream.read(buf.slice_mut(len..))).await {
             Err(_) => return Err(ReadErr::Timeout),
             Ok((res, slice)) => {
                 conn.buf = slice.into_inner();
@@ -565,7 +568,7 @@ async fn relay_response(
                     upos = 0;
                     let buf = std::mem::take(&mut conn.buf);
                     let len = buf.len();
-                    match monoio::time::timeout(p.timeout, conn.stream.read(buf.slice_mut(len..))).await {
+                    match c.timer.within_for(p.timeout, conn.stream.read(buf.slice_mut(len..))).await {
                         Err(_) => return Flow::Close,
                         Ok((res, slice)) => {
                             conn.buf = slice.into_inner();

@@ -16,6 +16,7 @@ use crate::policy::throttle::{nanos_since_epoch, Verdict};
 use crate::route::Captures;
 use crate::server::outcome::Outcome;
 use crate::server::stream::ClientStream;
+use crate::server::timer::Timer;
 use crate::server::worker::{Current, Worker};
 use monoio::buf::IoBufMut;
 use monoio::net::TcpStream;
@@ -43,6 +44,8 @@ pub enum Flow {
 
 pub struct Conn {
     pub stream: ClientStream,
+    /// Bounds each read and write of the request path (client and upstream).
+    pub timer: Timer,
     /// Bytes read from the client; the current request starts at 0.
     pub rbuf: Vec<u8>,
     pub wbuf: Vec<u8>,
@@ -128,6 +131,7 @@ pub async fn serve(current: Current, stream: ClientStream, peer: SocketAddr, loc
     w.set_open(true);
     let mut c = Conn {
         stream,
+        timer: Timer::new(),
         rbuf: Vec::with_capacity(INITIAL_READ_BUF),
         wbuf: Vec::with_capacity(INITIAL_READ_BUF),
         fields: Vec::with_capacity(32),
@@ -452,7 +456,7 @@ impl Conn {
             self.rbuf.reserve_exact(target - len);
         }
         let buf = std::mem::take(&mut self.rbuf);
-        match monoio::time::timeout(timeout, self.stream.read(buf.slice_mut(len..))).await {
+        match self.timer.within_for(timeout, self.stream.read(buf.slice_mut(len..))).await {
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
             Ok((res, slice)) => {
                 self.rbuf = slice.into_inner();
@@ -478,7 +482,7 @@ impl Conn {
     pub async fn flush_by(&mut self, deadline: Instant) -> io::Result<()> {
         self.out.wrote(&self.wbuf, self.detail);
         let buf = std::mem::take(&mut self.wbuf);
-        match monoio::time::timeout_at(deadline.into(), self.stream.write_all(buf)).await {
+        match self.timer.within(deadline, self.stream.write_all(buf)).await {
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
             Ok((res, mut buf)) => {
                 buf.clear();

@@ -10,6 +10,7 @@ pub mod respond;
 pub mod shutdown;
 pub mod state;
 pub mod stream;
+pub mod timer;
 pub mod tls;
 pub mod validation;
 pub mod worker;

@@ -12,8 +12,10 @@ use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{TcpStream, UnixStream};
 use monoio::BufResult;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tls::UpstreamTls;
@@ -39,6 +41,7 @@ impl std::fmt::Display for Addr {
 }
 
 /// An upstream connection's socket.
+/// TLS reads and writes are boxed as in `server::stream` (their futures are large).
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
@@ -51,7 +54,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read(buf).await,
             Stream::Unix(s) => s.read(buf).await,
-            Stream::Tls(s) => s.read(buf).await,
+            Stream::Tls(s) => Box::pin(s.read(buf)).await,
         }
     }
 
@@ -60,13 +63,19 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
-            Stream::Tls(s) => s.write_all(buf).await,
+            Stream::Tls(s) => Box::pin(s.write_all(buf)).await,
         }
     }
 }
 
-/// Opens a new upstream connection within `timeout`.
-pub async fn connect(addr: &Addr, timeout: Duration) -> std::io::Result<UpConn> {
+/// Opens a new upstream connection within `timeout`. Boxed: the connect and TLS handshake
+/// futures are kilobytes, and every request future that may connect would carry them
+/// (one allocation per new connection instead).
+pub fn connect(addr: &Addr, timeout: Duration) -> Pin<Box<dyn Future<Output = std::io::Result<UpConn>> + '_>> {
+    Box::pin(open(addr, timeout))
+}
+
+async fn open(addr: &Addr, timeout: Duration) -> std::io::Result<UpConn> {
     // monoio 0.2.4 can leak the fd if a connect that already completed is dropped by the
     // timeout; that needs the timer and the completion to race, and only on this error path.
     let stream = match addr {
