@@ -21,9 +21,10 @@ pub struct InvalidResponse(pub &'static str);
 
 /// Parses an upstream response head. Ok(None): incomplete.
 pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<Option<ResponseHead>, InvalidResponse> {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut raw);
-    let len = match res.parse(buf) {
+    // Uninitialised, as in `request::parse`.
+    let mut raw = [std::mem::MaybeUninit::<httparse::Header>::uninit(); MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut res, buf, &mut raw) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(InvalidResponse("malformed response head")),
