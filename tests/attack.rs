@@ -646,24 +646,6 @@ fn slowloris_connections_are_closed_and_do_not_stall_others() {
     );
 }
 
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
-}
-
-/// Polls until `f` holds or `within` passes.
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn slow_reader_does_not_stall_its_worker_and_is_eventually_dropped() {
     // One worker, so the slow reader and the other clients share it. The slow reader asks

@@ -302,23 +302,6 @@ fn dead_hostport() -> String {
     format!("127.0.0.1:{}", free_port())
 }
 
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
-}
-
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// One worker: one pool, so "the next request" really meets what the fault left behind.
 fn start() -> (Faulty, Gateway) {
     start_with_timeout(timeout_ms())
