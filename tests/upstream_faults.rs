@@ -270,6 +270,13 @@ fn serve(mut s: TcpStream, id: usize, seen: &Mutex<Vec<(usize, String)>>) {
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
                 );
             }
+            "http10-chunked" => {
+                // Chunked from an HTTP/1.0 server (RFC 9112 section 6.1: faulty framing),
+                // asking to keep the connection.
+                let _ = s.write_all(
+                    b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                );
+            }
             _ => {
                 let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
             }
@@ -300,23 +307,6 @@ integration = {{ type = "http_proxy", uri = "http://{up}/up/{{proxy}}", timeout_
 /// A loopback port nothing listens on.
 fn dead_hostport() -> String {
     format!("127.0.0.1:{}", free_port())
-}
-
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
-}
-
-fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// One worker: one pool, so "the next request" really meets what the fault left behind.
@@ -484,6 +474,14 @@ fn response_with_both_content_length_and_transfer_encoding_is_502() {
     // the fix ringway decoded it as chunked and pooled the connection, whose next
     // response the upstream may frame by its Content-Length.
     check_fault("/test/te-and-cl", 3, expect_error("/test/te-and-cl", 502));
+}
+
+#[test]
+fn chunked_response_from_an_http_1_0_upstream_is_502() {
+    // RFC 9112 section 6.1: "A server or client that receives an HTTP/1.0 message containing
+    // a Transfer-Encoding header field MUST treat the message as if the framing is faulty".
+    // The reference 502, and the connection (which asked for keep-alive) is not pooled.
+    check_fault("/test/http10-chunked", 3, expect_error("/test/http10-chunked", 502));
 }
 
 #[test]

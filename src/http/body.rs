@@ -113,13 +113,17 @@ fn chunked(state: &mut Chunk, input: &[u8]) -> Result<(usize, Step), BodyError> 
             // "trailer-section = *( field-line CRLF )" then the final CRLF; trailers are dropped.
             // The limit is on the whole section, not per line: trailers are not body bytes,
             // so without it a client could stream them forever past max_body_bytes.
+            // CRLF is required here too, bare LF is an error (see `chunk_size`).
             Chunk::Trailer(seen) => match memchr::memchr(b'\n', rest) {
                 None if seen + rest.len() > MAX_TRAILERS => return Err(BodyError::TrailersTooLong),
                 None => return Ok((pos, Step::NeedMore)),
                 Some(nl) => {
                     let line = &rest[..nl];
                     pos += nl + 1;
-                    if line.is_empty() || line == b"\r" {
+                    if line.last() != Some(&b'\r') {
+                        return Err(BodyError::MissingCrlf);
+                    }
+                    if line == b"\r" {
                         *state = Chunk::Done;
                         return Ok((pos, Step::Done));
                     }
@@ -147,8 +151,12 @@ fn chunk_size(input: &[u8]) -> Result<Option<(usize, u64)>, BodyError> {
     if !input[0].is_ascii_hexdigit() {
         return Err(BodyError::InvalidChunkSize);
     }
-    // Bare LF is not a line ending here (RFC 9112 section 2.2 allows it only as a
-    // robustness measure; a proxy must not let two parsers disagree).
+    // Bare LF is not a line ending in chunked framing: not after a chunk size, not after
+    // chunk data (`Chunk::DataEnd`), not after a trailer line. RFC 9112 section 2.2 lets a
+    // recipient "recognize a single LF as a line terminator", but in a body that is a known
+    // request-smuggling vector: a front end and a back end that disagree on it disagree on
+    // where the body ends. ringway re-frames bodies for upstreams, but refuses rather than
+    // guess (a request: 400 and the connection closed; an upstream response: an error).
     if nl == 0 || input[nl - 1] != b'\r' {
         return Err(BodyError::MissingCrlf);
     }
@@ -237,6 +245,26 @@ mod tests {
         assert_eq!(bad(b";foo=bar\r\nhello\r\n0\r\n\r\n"), BodyError::InvalidChunkSize);
         assert_eq!(bad(b" 5\r\nhello\r\n0\r\n\r\n"), BodyError::InvalidChunkSize);
         assert_eq!(bad(b"5\r\nhello\r\n\r\n\r\n"), BodyError::InvalidChunkSize);
+    }
+
+    #[test]
+    fn chunked_lines_need_crlf() {
+        // Bare LF after the chunk size, after the data, after a trailer, as the last line.
+        let bad = |w: &[u8]| decode(Decoder::Chunked(Chunk::Size), w, 1000).unwrap_err();
+        assert_eq!(bad(b"5\nhello\r\n0\r\n\r\n"), BodyError::MissingCrlf);
+        assert_eq!(bad(b"5;ext=1\nhello\r\n0\r\n\r\n"), BodyError::MissingCrlf);
+        assert_eq!(bad(b"5\r\nhello\n0\r\n\r\n"), BodyError::MissingCrlf);
+        assert_eq!(bad(b"5\r\nhello\r\n0\n\r\n"), BodyError::MissingCrlf);
+        assert_eq!(bad(b"5\r\nhello\r\n0\r\nX-T: 1\n\r\n"), BodyError::MissingCrlf);
+        assert_eq!(bad(b"5\r\nhello\r\n0\r\nX-T: 1\r\n\n"), BodyError::MissingCrlf);
+        assert_eq!(bad(b"5\r\nhello\r\n0\r\n\n"), BodyError::MissingCrlf);
+        assert_eq!(bad(b"5\nhello\n0\n\n"), BodyError::MissingCrlf);
+        // Byte by byte too: the decision does not depend on read boundaries.
+        for w in [&b"5\r\nhello\r\n0\r\n\n"[..], b"0\r\nX: 1\nGET / HTTP/1.1\r\n\r\n"] {
+            assert_eq!(decode(Decoder::Chunked(Chunk::Size), w, 1).unwrap_err(), BodyError::MissingCrlf);
+        }
+        let ok = b"5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(decode(Decoder::Chunked(Chunk::Size), ok, 1).unwrap(), (b"hello".to_vec(), 0));
     }
 
     #[test]

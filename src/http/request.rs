@@ -85,6 +85,14 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
     // Uninitialised: zeroing 128 headers (4 KiB) cost more than parsing a typical head.
     let mut raw = [std::mem::MaybeUninit::<httparse::Header>::uninit(); MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
+    // Bare LF ends a head line here, as httparse reads it. RFC 9112 section 2.2: "Although
+    // the line terminator for the start-line and fields is the sequence CRLF, a recipient
+    // MAY recognize a single LF as a line terminator and ignore any preceding CR." That is
+    // safe in a head because no head byte is forwarded as received: the upstream gets a head
+    // ringway writes itself, token by token with its own CRLFs (`write_upstream_head` in
+    // integration/proxy.rs; functions and custom integrations build their own requests), so
+    // it can never see other line ends than ringway parsed (nginx does the same). A bare CR
+    // is rejected (httparse). Chunked body lines are another matter: see `http/body.rs`.
     let len = match req.parse_with_uninit_headers(buf, &mut raw) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
@@ -218,6 +226,13 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
         }
     }
     head.keep_alive = !close && (minor == 1 || keep_alive_token);
+    // RFC 9112 section 6.1: "A server or client that receives an HTTP/1.0 message containing
+    // a Transfer-Encoding header field MUST treat the message as if the framing is faulty,
+    // even if a Content-Length is present, and close the connection after processing the
+    // message." Any coding, before the checks below: always 400, and `reject` closes.
+    if saw_te && minor == 0 {
+        return Err(HeadError::Bad("Transfer-Encoding in an HTTP/1.0 request"));
+    }
     if saw_te && !chunked {
         return Err(HeadError::Bad("Transfer-Encoding whose final coding is not chunked"));
     }
@@ -228,9 +243,6 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
     // Both framings at once is the classic smuggling vector: refuse (RFC 9112 section 6.1).
     if chunked && content_length.is_some() {
         return Err(HeadError::Bad("both Content-Length and Transfer-Encoding"));
-    }
-    if chunked && minor == 0 {
-        return Err(HeadError::Bad("Transfer-Encoding in an HTTP/1.0 request"));
     }
     if minor == 1 && hosts != 1 {
         return Err(HeadError::Bad("HTTP/1.1 request needs exactly one Host header"));
@@ -399,6 +411,28 @@ mod tests {
         assert!(bad("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
         assert!(bad("GET * HTTP/1.1\r\nHost: a\r\n\r\n"));
         assert!(bad("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    }
+
+    #[test]
+    fn any_transfer_encoding_in_http_1_0_is_faulty_framing() {
+        // RFC 9112 section 6.1: 400 whatever the coding, with or without a Content-Length
+        // (never the 501 an HTTP/1.1 request with "gzip, chunked" gets).
+        for te in ["chunked", "gzip, chunked", "gzip", "identity", ""] {
+            for cl in ["", "Content-Length: 5\r\n"] {
+                let s = format!("POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: {te}\r\n{cl}\r\nhello");
+                assert_eq!(p(&s).unwrap_err(), HeadError::Bad("Transfer-Encoding in an HTTP/1.0 request"), "{s:?}");
+            }
+        }
+        assert_eq!(ok("POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello").body, BodyKind::Length(5));
+    }
+
+    #[test]
+    fn bare_lf_heads_are_read_like_crlf_heads() {
+        // Accepted (RFC 9112 section 2.2): the head is re-written for the upstream.
+        let crlf = ok("POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+        let lf = ok("POST /a HTTP/1.1\nHost: a\nContent-Length: 5\n\n");
+        assert_eq!((lf.body, lf.path, lf.len), (crlf.body, crlf.path, crlf.len - 4));
+        assert!(matches!(p("GET / HTTP/1.1\rHost: a\r\n\r\n"), Err(HeadError::Bad(_))), "bare CR");
         assert_eq!(
             p("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap_err(),
             HeadError::NotImplemented

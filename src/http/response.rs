@@ -46,6 +46,7 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
     };
     fields.clear();
     let mut cl: Option<u64> = None;
+    let mut te_seen = false;
     let mut te_chunked = false;
     let mut te_other = false;
     let mut close = false;
@@ -65,6 +66,7 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
                 cl = Some(n);
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te_seen = true;
             for c in value.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()) {
                 te_chunked = c.eq_ignore_ascii_case(b"chunked");
                 te_other |= !te_chunked;
@@ -84,6 +86,14 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
         } else if name.eq_ignore_ascii_case(b"content-type") {
             out.has_content_type = true;
         }
+    }
+    // RFC 9112 section 6.1: "A server or client that receives an HTTP/1.0 message containing
+    // a Transfer-Encoding header field MUST treat the message as if the framing is faulty,
+    // even if a Content-Length is present, and close the connection after processing the
+    // message." An HTTP/1.0 peer cannot have chunked it; decoding it anyway could read a
+    // body the upstream ends elsewhere. A 502, and the connection is not pooled.
+    if te_seen && minor == 0 {
+        return Err(InvalidResponse("Transfer-Encoding in an HTTP/1.0 response"));
     }
     // RFC 9112 section 6.3 rule 3: both framings "ought to be handled as an error" (a
     // response-splitting attempt, or an upstream that disagrees with itself); nginx
@@ -148,5 +158,23 @@ mod tests {
             .is_err());
         assert!(parse(b"HTTX/1.1 200 OK\r\n\r\n", false, &mut Vec::new()).is_err());
         assert!(parse(b"HTTP/1.1 200 OK\r\nContent-", false, &mut Vec::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn transfer_encoding_in_http_1_0_is_faulty_framing() {
+        // RFC 9112 section 6.1, whatever the coding, the status or a Content-Length.
+        for head in [
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            "HTTP/1.0 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: \r\n\r\n",
+        ] {
+            let e = parse(head.as_bytes(), false, &mut Vec::new()).unwrap_err();
+            assert_eq!(e, InvalidResponse("Transfer-Encoding in an HTTP/1.0 response"), "{head:?}");
+        }
+        // HTTP/1.1 chunked and HTTP/1.0 without a coding are still fine.
+        assert!(p("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false).body.is_some());
+        assert_eq!(p("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", false).body, Some(Decoder::Length(2)));
     }
 }

@@ -15,7 +15,7 @@ use crate::http::write::{put_u64, status_line};
 use crate::route::Captures;
 use crate::server::connection::{write_cors, Conn, Flow};
 use crate::server::worker::Worker;
-use crate::upstream::exchange::exchange;
+use crate::upstream::exchange::{exchange, Reply};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -187,6 +187,25 @@ pub(crate) async fn take_endpoint(f: &Function, deadline: Instant) -> Result<Slo
 /// POSTs the event and returns the answer's body. A function error (`X-Amz-Function-Error`)
 /// or a non-2xx invoke status is an error.
 async fn post(c: &mut Conn, w: &Worker, plan: &Plan, up: usize, path: &[u8], ev: &[u8]) -> Result<Vec<u8>, Kind> {
+    let reply = post_event(c, w, plan, up, path, ev, MAX_ANSWER).await.map_err(|_| Kind::IntegrationFailure)?;
+    if reply.header("x-amz-function-error").is_some() || !(200..300).contains(&reply.status) {
+        return Err(Kind::IntegrationFailure);
+    }
+    Ok(reply.body)
+}
+
+/// POSTs the JSON event `ev` to `path` on function endpoint `up` (an upstream index) and
+/// reads the whole answer, at most `max_answer` bytes. Shared by `aws_proxy` integrations
+/// and Lambda authorizers; the caller holds the endpoint's slot and bounds the time.
+pub(crate) async fn post_event(
+    c: &mut Conn,
+    w: &Worker,
+    plan: &Plan,
+    up: usize,
+    path: &[u8],
+    ev: &[u8],
+    max_answer: usize,
+) -> Result<Reply, ()> {
     let upstream = &plan.upstreams[up];
     let mut req = Vec::with_capacity(ev.len() + 256);
     req.extend_from_slice(b"POST ");
@@ -198,13 +217,7 @@ async fn post(c: &mut Conn, w: &Worker, plan: &Plan, up: usize, path: &[u8], ev:
     req.extend_from_slice(b"\r\n\r\n");
     req.extend_from_slice(ev);
     let connect_timeout = plan.upstream.connect_timeout;
-    let reply = exchange(&w.pool, upstream, up, connect_timeout, req, false, MAX_ANSWER, &mut c.resp_fields, c.now)
-        .await
-        .map_err(|_| Kind::IntegrationFailure)?;
-    if reply.header("x-amz-function-error").is_some() || !(200..300).contains(&reply.status) {
-        return Err(Kind::IntegrationFailure);
-    }
-    Ok(reply.body)
+    exchange(&w.pool, upstream, up, connect_timeout, req, false, max_answer, &mut c.resp_fields, c.now).await
 }
 
 /// Writes the function's response.

@@ -77,6 +77,12 @@ pub fn check(s: &TlsSettings) -> Result<(), String> {
     client_config(s).map(|_| ())
 }
 
+/// A verifying client config on the system trust store (`SSL_CERT_FILE`, else the usual
+/// bundle paths), for ringway's own HTTPS fetches (JWKS).
+pub(crate) fn system_client_config() -> Result<Arc<ClientConfig>, String> {
+    client_config(&TlsSettings::default())
+}
+
 fn client_config(s: &TlsSettings) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())

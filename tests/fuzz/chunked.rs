@@ -46,8 +46,8 @@ const MAX_LINE: usize = 4096;
 const MAX_TRAILERS: usize = 16 * 1024;
 
 /// Strict reference: chunk-size is 1 to 16 hex digits, then optional blanks and an extension
-/// without CR or LF, then CRLF; data is followed by CRLF; trailer lines end in LF (CR
-/// optional), the section ends at an empty line and holds at most 16 KiB.
+/// without CR or LF, then CRLF; data is followed by CRLF; trailer lines end in CRLF (a bare
+/// LF is an error), the section ends at an empty line and holds at most 16 KiB.
 pub fn reference(input: &[u8]) -> Outcome {
     let mut pos = 0;
     let mut body = Vec::new();
@@ -94,7 +94,10 @@ pub fn reference(input: &[u8]) -> Outcome {
         };
         let line = &input[pos..pos + nl];
         pos += nl + 1;
-        if line.is_empty() || line == b"\r" {
+        if !line.ends_with(b"\r") {
+            return Outcome::Error;
+        }
+        if line == b"\r" {
             return Outcome::Done(body, pos);
         }
         if pos - start > MAX_TRAILERS {

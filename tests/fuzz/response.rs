@@ -90,6 +90,11 @@ fn check(input: &[u8], head_request: bool, seed: u64) {
         .map(|c| String::from_utf8_lossy(c).trim().parse().unwrap())
         .collect();
     assert!(cl.windows(2).all(|w| w[0] == w[1]), "differing Content-Length accepted");
+    // RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+    assert!(
+        !(buf.starts_with(b"HTTP/1.0") && named(b"transfer-encoding").next().is_some()),
+        "HTTP/1.0 response with Transfer-Encoding accepted"
+    );
     let close = named(b"connection").flat_map(|v| v.split(|&b| b == b',')).any(|t| {
         let t = String::from_utf8_lossy(t);
         t.trim().eq_ignore_ascii_case("close")

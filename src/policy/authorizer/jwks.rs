@@ -450,38 +450,11 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Client config for `https://` sources: the system trust store (or `SSL_CERT_FILE`).
+/// Client config for `https://` sources: the system trust store (or `SSL_CERT_FILE`), as
+/// for upstreams; built once.
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
     static CONFIG: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> = std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let mut roots = rustls::RootCertStore::empty();
-            let env = std::env::var("SSL_CERT_FILE").ok();
-            let candidates = env.iter().map(String::as_str).chain([
-                "/etc/ssl/certs/ca-certificates.crt",
-                "/etc/pki/tls/certs/ca-bundle.crt",
-                "/etc/ssl/ca-bundle.pem",
-                "/etc/ssl/cert.pem",
-            ]);
-            for path in candidates {
-                if let Ok(iter) = CertificateDer::pem_file_iter(path) {
-                    for c in iter.flatten() {
-                        let _ = roots.add(c);
-                    }
-                    break;
-                }
-            }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let cfg = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Ok(Arc::new(cfg))
-        })
-        .clone()
+    CONFIG.get_or_init(crate::upstream::tls::system_client_config).clone()
 }
 
 #[cfg(test)]
