@@ -6,24 +6,7 @@ use support::*;
 /// The example's text without its `[server]` table (the harness supplies one), with
 /// `replace` applied.
 fn example(name: &str, replace: &[(&str, String)]) -> String {
-    let path = format!("{}/conf/examples/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut out = String::new();
-    let mut in_server = false;
-    for line in text.lines() {
-        if line.starts_with('[') {
-            in_server = line.trim() == "[server]";
-        }
-        if !in_server {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    for (from, to) in replace {
-        assert!(out.contains(from), "{name} no longer mentions {from}");
-        out = out.replace(from, to);
-    }
-    out
+    config_without_server(&format!("{}/conf/examples/{name}", env!("CARGO_MANIFEST_DIR")), replace)
 }
 
 #[test]

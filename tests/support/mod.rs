@@ -250,3 +250,26 @@ pub fn all_distinct(v: &[String]) -> bool {
     let s: HashSet<&String> = v.iter().collect();
     s.len() == v.len()
 }
+
+/// A shipped config file's text without its `[server]` table (the harness supplies one),
+/// with each `(from, to)` of `replace` applied; panics when the file no longer mentions a
+/// `from`, so a changed example cannot silently test something else.
+pub fn config_without_server(path: &str, replace: &[(&str, String)]) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut out = String::new();
+    let mut in_server = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            in_server = line.trim() == "[server]";
+        }
+        if !in_server {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    for (from, to) in replace {
+        assert!(out.contains(from), "{path} no longer mentions {from}");
+        out = out.replace(from, to);
+    }
+    out
+}
