@@ -171,7 +171,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
         let v0 = off(value);
         fields
             .push(Field { name: (n0 as u32, (n0 + name.len()) as u32), value: (v0 as u32, (v0 + value.len()) as u32) });
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if name_is(name, b"content-length") {
             // Duplicates are fine only when they agree (RFC 9112 section 6.3 rule 5).
             for part in value.split(|&b| b == b',') {
                 let n = parse_length(trim(part)).ok_or(HeadError::Bad("invalid Content-Length"))?;
@@ -180,7 +180,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
                 }
                 content_length = Some(n);
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if name_is(name, b"transfer-encoding") {
             saw_te = true;
             for coding in value.split(|&b| b == b',') {
                 let coding = trim(coding);
@@ -200,7 +200,7 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
                     other_coding = true;
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if name_is(name, b"connection") {
             for tok in value.split(|&b| b == b',') {
                 let tok = trim(tok);
                 if tok.eq_ignore_ascii_case(b"close") {
@@ -213,15 +213,15 @@ pub fn parse(buf: &[u8], max_head: usize, max_uri: usize, fields: &mut Vec<Field
                     head.conn_tokens.push((t0 as u32, (t0 + tok.len()) as u32));
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"host") {
+        } else if name_is(name, b"host") {
             hosts += 1;
-        } else if name.eq_ignore_ascii_case(b"expect") {
+        } else if name_is(name, b"expect") {
             if value.eq_ignore_ascii_case(b"100-continue") {
                 head.expect_continue = minor == 1;
             } else {
                 return Err(HeadError::Expectation);
             }
-        } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+        } else if name_is(name, b"x-forwarded-for") {
             head.xff.push((fields.len() - 1) as u16);
         }
     }
@@ -324,6 +324,26 @@ fn strip_scheme(t: &str) -> Option<&str> {
     }
 }
 
+/// Whether header name `name` (token bytes, as httparse admits them) is `lower`, a
+/// lowercase name of letters, digits and '-', ignoring case: eight bytes at a time.
+/// OR-ing 0x20 lowercases letters and leaves digits, '-' and most other token bytes as
+/// they are; the token bytes it changes otherwise ('^' '_') map to no letter, digit or '-'.
+#[inline]
+pub fn name_is(name: &[u8], lower: &[u8]) -> bool {
+    if name.len() != lower.len() {
+        return false;
+    }
+    let word = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+    let mut i = 0;
+    while i + 8 <= name.len() {
+        if word(name, i) | 0x2020_2020_2020_2020 != word(lower, i) {
+            return false;
+        }
+        i += 8;
+    }
+    name[i..].iter().zip(&lower[i..]).all(|(&a, &b)| a | 0x20 == b)
+}
+
 #[inline]
 pub fn trim(b: &[u8]) -> &[u8] {
     let s = b.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(b.len());
@@ -346,6 +366,27 @@ pub fn parse_length(b: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_names_match_ignoring_case_only() {
+        for lower in ["te", "host", "expect", "connection", "content-length", "transfer-encoding", "x-forwarded-for"] {
+            assert!(name_is(lower.as_bytes(), lower.as_bytes()));
+            assert!(name_is(lower.to_ascii_uppercase().as_bytes(), lower.as_bytes()));
+            let mixed: String =
+                lower.chars().enumerate().map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c }).collect();
+            assert!(name_is(mixed.as_bytes(), lower.as_bytes()), "{mixed}");
+            // Any other token byte in any position, and any other length, is a mismatch.
+            for i in 0..lower.len() {
+                for b in b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" {
+                    let mut other = lower.as_bytes().to_vec();
+                    other[i] = *b;
+                    assert_eq!(name_is(&other, lower.as_bytes()), other.eq_ignore_ascii_case(lower.as_bytes()));
+                }
+            }
+            assert!(!name_is(&lower.as_bytes()[1..], lower.as_bytes()));
+            assert!(!name_is(format!("{lower}x").as_bytes(), lower.as_bytes()));
+        }
+    }
 
     fn p(s: &str) -> Result<Option<Head>, HeadError> {
         parse(s.as_bytes(), 16384, 8192, &mut Vec::new())

@@ -1,7 +1,7 @@
 //! Upstream response head parsing and framing (RFC 9112 section 6.3).
 
 use super::body::{Chunk, Decoder};
-use super::request::{parse_length, trim, Field, MAX_HEADERS};
+use super::request::{name_is, parse_length, trim, Field, MAX_HEADERS};
 
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
@@ -57,7 +57,7 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
         let n0 = off(name);
         let v0 = off(value);
         fields.push(Field { name: (n0, n0 + name.len() as u32), value: (v0, v0 + value.len() as u32) });
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if name_is(name, b"content-length") {
             for part in value.split(|&b| b == b',') {
                 let n = parse_length(trim(part)).ok_or(InvalidResponse("invalid Content-Length"))?;
                 if cl.is_some_and(|c| c != n) {
@@ -65,13 +65,13 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
                 }
                 cl = Some(n);
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if name_is(name, b"transfer-encoding") {
             te_seen = true;
             for c in value.split(|&b| b == b',').map(trim).filter(|c| !c.is_empty()) {
                 te_chunked = c.eq_ignore_ascii_case(b"chunked");
                 te_other |= !te_chunked;
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if name_is(name, b"connection") {
             for tok in value.split(|&b| b == b',').map(trim) {
                 if tok.eq_ignore_ascii_case(b"close") {
                     close = true;
@@ -83,7 +83,7 @@ pub fn parse(buf: &[u8], head_request: bool, fields: &mut Vec<Field>) -> Result<
                     out.conn_tokens.push((t0, t0 + tok.len() as u32));
                 }
             }
-        } else if name.eq_ignore_ascii_case(b"content-type") {
+        } else if name_is(name, b"content-type") {
             out.has_content_type = true;
         }
     }

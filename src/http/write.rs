@@ -147,16 +147,13 @@ impl RequestIds {
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut j = 0;
-        for (i, byte) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                out[j] = b'-';
-                j += 1;
-            }
-            out[j] = HEX[(byte >> 4) as usize];
-            out[j + 1] = HEX[(byte & 15) as usize];
-            j += 2;
+        // Where each byte's two hex digits go in 8-4-4-4-12 (constant: the loop unrolls).
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        for (&at, byte) in AT.iter().zip(bytes) {
+            out[at] = HEX[(byte >> 4) as usize];
+            out[at + 1] = HEX[(byte & 15) as usize];
         }
+        (out[8], out[13], out[18], out[23]) = (b'-', b'-', b'-', b'-');
     }
 }
 

@@ -10,7 +10,7 @@
 use crate::config::plan::{Plan, Proxy, Target, Upstream};
 use crate::http::body::{write_chunk_header, Chunk, Decoder, Step};
 use crate::http::gateway_response::Kind;
-use crate::http::request::{BodyKind, Field, Head};
+use crate::http::request::{name_is, BodyKind, Field, Head};
 use crate::http::response::{self, ResponseHead};
 use crate::http::write::{put_u64, reason};
 use crate::integration::cached::Capture;
@@ -245,7 +245,7 @@ fn write_upstream_head(c: &mut Conn, head: &Head, p: &Proxy, upstream: &Upstream
 /// Hop-by-hop and gateway-managed request headers (RFC 9110 section 7.6.1).
 #[inline]
 fn skip_request_header(n: &[u8]) -> bool {
-    let eq = |s: &[u8]| n.eq_ignore_ascii_case(s);
+    let eq = |s: &[u8]| name_is(n, s);
     match n.len() {
         2 => eq(b"te"),
         4 => eq(b"host"),
@@ -261,7 +261,7 @@ fn skip_request_header(n: &[u8]) -> bool {
 
 #[inline]
 fn is_proxy_header(n: &[u8]) -> bool {
-    n.len() > 6 && n[..6].eq_ignore_ascii_case(b"proxy-")
+    n.len() > 6 && name_is(&n[..6], b"proxy-")
 }
 
 #[inline]
@@ -655,7 +655,7 @@ fn write_client_head(
                 // The gateway's CORS policy replaces the upstream's own CORS headers.
                 let upstream_cors = c.cors != crate::config::plan::NO_CORS
                     && name.len() > 15
-                    && name[..15].eq_ignore_ascii_case(b"access-control-");
+                    && name_is(&name[..15], b"access-control-");
                 if upstream_cors || named_in(name, &resp.conn_tokens, ubuf) {
                     continue;
                 }
@@ -704,7 +704,7 @@ enum RespHeader {
 /// Response headers: hop-by-hop dropped, gateway-owned ones renamed `x-amzn-Remapped-*`.
 #[inline]
 fn classify_response_header(n: &[u8]) -> RespHeader {
-    let eq = |s: &[u8]| n.eq_ignore_ascii_case(s);
+    let eq = |s: &[u8]| name_is(n, s);
     let drop = match n.len() {
         2 => eq(b"te"),
         4 => {

@@ -134,7 +134,8 @@ impl Trie {
         if pos >= end {
             return node.route_for(method);
         }
-        let seg_end = memchr::memchr(b'/', &path[pos..end]).map_or(end, |i| pos + i);
+        // Segments are short: a plain scan beats memchr's call and dispatch here.
+        let seg_end = path[pos..end].iter().position(|&b| b == b'/').map_or(end, |i| pos + i);
         let seg = &path[pos..seg_end];
         let next = if seg_end < end { seg_end + 1 } else { end };
         if let Some(child) = self.statics.get(at as u32, seg) {
@@ -187,10 +188,9 @@ impl StaticIndex {
         for c in &mut chunks {
             h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().unwrap())).wrapping_mul(K);
         }
-        let mut tail = [0u8; 8];
-        let rest = chunks.remainder();
-        tail[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(tail) ^ seg.len() as u64).wrapping_mul(K);
+        // The last 0-7 bytes, little-endian, without a memcpy call for the variable length.
+        let tail = chunks.remainder().iter().rev().fold(0u64, |t, &b| (t << 8) | b as u64);
+        h = (h.rotate_left(5) ^ tail ^ seg.len() as u64).wrapping_mul(K);
         // murmur3's fmix64: similar keys ("res1", "res2") must not cluster.
         h ^= h >> 33;
         h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);

@@ -62,6 +62,9 @@ pub struct Conn {
     head_len: usize,
     /// When the current request's head was complete: the base for its deadlines.
     pub now: Instant,
+    /// When the last request was recorded (metrics or access log): the start of the idle
+    /// wait for the next one, so that wait needs no clock read of its own. Taken once.
+    pub ended: Option<Instant>,
     /// Seconds for a `Retry-After` header on the next gateway response (0: none).
     pub retry_after: u64,
     /// CORS policy that applies to the current response (NO_CORS: none) and the origin
@@ -142,6 +145,7 @@ pub async fn serve(current: Current, stream: ClientStream, peer: SocketAddr, loc
         body_done: true,
         head_len: 0,
         now: Instant::now(),
+        ended: None,
         retry_after: 0,
         cors: NO_CORS,
         origin: Vec::new(),
@@ -228,7 +232,10 @@ impl Conn {
                         self.now = Instant::now();
                         return Some(h);
                     }
-                    Ok(None) => {}
+                    // Part of a head: all of it is due within header_timeout from now.
+                    Ok(None) => {
+                        deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
+                    }
                     Err(e) => {
                         self.reject(w, e.status()).await;
                         return None;
@@ -237,20 +244,19 @@ impl Conn {
             }
             // Draining: a keep-alive client's next request (or a fresh connection's first)
             // is still answered, with `Connection: close`, if it comes soon.
-            let timeout = match deadline {
-                None if self.rbuf.is_empty() && w.shutting_down() => {
-                    limits.idle_timeout.min(if self.served > 0 { DRAIN_IDLE } else { DRAIN_FIRST_REQUEST })
+            let by = match deadline {
+                Some(d) => d,
+                None if w.shutting_down() => {
+                    let t = limits.idle_timeout.min(if self.served > 0 { DRAIN_IDLE } else { DRAIN_FIRST_REQUEST });
+                    Instant::now() + t
                 }
-                None if self.rbuf.is_empty() => limits.idle_timeout,
-                None => limits.header_timeout,
-                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => self.ended.take().unwrap_or_else(Instant::now) + limits.idle_timeout,
             };
             let mut pos = 0;
-            match self.fill(&mut pos, timeout, limits.max_header_bytes).await {
+            match self.fill_by(&mut pos, by, limits.max_header_bytes).await {
                 Ok(n) if n > 0 => {}
                 _ => return None,
             }
-            deadline.get_or_insert_with(|| Instant::now() + limits.header_timeout);
         }
     }
 
@@ -444,6 +450,11 @@ impl Conn {
     /// more into `rbuf` (growing it up to `max_cap`). Returns the bytes read; 0 means the
     /// peer closed. `pos` moves back to the end of the head.
     pub async fn fill(&mut self, pos: &mut usize, timeout: Duration, max_cap: usize) -> io::Result<usize> {
+        self.fill_by(pos, Instant::now() + timeout, max_cap).await
+    }
+
+    /// `fill` with a deadline.
+    pub async fn fill_by(&mut self, pos: &mut usize, deadline: Instant, max_cap: usize) -> io::Result<usize> {
         let keep = self.head_len.min(*pos);
         if *pos > keep {
             self.rbuf.drain(keep..*pos);
@@ -456,7 +467,7 @@ impl Conn {
             self.rbuf.reserve_exact(target - len);
         }
         let buf = std::mem::take(&mut self.rbuf);
-        match self.timer.within_for(timeout, self.stream.read(buf.slice_mut(len..))).await {
+        match self.timer.within(deadline, self.stream.read(buf.slice_mut(len..))).await {
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
             Ok((res, slice)) => {
                 self.rbuf = slice.into_inner();

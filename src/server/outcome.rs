@@ -65,7 +65,9 @@ impl Outcome {
 impl Conn {
     /// Records the finished request in the worker's metrics and access log.
     pub fn record(&mut self, w: &Worker, plan: &Plan, head: &Head, bytes_in: u64) {
-        let total = self.now.elapsed();
+        let end = Instant::now();
+        self.ended = Some(end);
+        let total = end.saturating_duration_since(self.now);
         let total_ns = total.as_nanos() as u64;
         let o = &self.out;
         if plan.metrics.enabled {
