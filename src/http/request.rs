@@ -33,6 +33,13 @@ impl Field {
     pub fn value<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
         &buf[self.value.0 as usize..self.value.1 as usize]
     }
+    /// The header's line as received, name to value without the line ending
+    /// (`Name:value`, `Name: value`): what a forwarded header copies in one piece.
+    /// httparse admits no space before the colon and no folded lines.
+    #[inline]
+    pub fn line<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        &buf[self.name.0 as usize..self.value.1 as usize]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -366,6 +373,15 @@ pub fn parse_length(b: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_lines_run_from_name_to_value_end() {
+        let buf = b"GET / HTTP/1.1\r\nHost:h\r\nA:b\r\nCc:   d e  \r\nE:\r\nF: g\n\r\n";
+        let mut fields = Vec::new();
+        parse(buf, 8192, 8192, &mut fields).unwrap().unwrap();
+        let lines: Vec<&[u8]> = fields.iter().map(|f| f.line(buf)).collect();
+        assert_eq!(lines, [&b"Host:h"[..], b"A:b", b"Cc:   d e", b"E:", b"F: g"]);
+    }
 
     #[test]
     fn header_names_match_ignoring_case_only() {

@@ -213,9 +213,7 @@ fn write_upstream_head(c: &mut Conn, head: &Head, p: &Proxy, upstream: &Upstream
         if head.xff.contains(&(i as u16)) || skip_request_header(name) || named_in(name, &head.conn_tokens, rbuf) {
             continue;
         }
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(f.value(rbuf));
+        out.extend_from_slice(f.line(rbuf));
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"X-Forwarded-For: ");
@@ -661,9 +659,7 @@ fn write_client_head(
                 }
             }
         }
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(f.value(ubuf));
+        out.extend_from_slice(f.line(ubuf));
         out.extend_from_slice(b"\r\n");
     }
     let bodyless_status = (100..200).contains(&resp.status) || resp.status == 204 || resp.status == 304;

@@ -17,8 +17,9 @@ pub struct ApiKey {
     pub plan: Option<u32>,
     /// The plan's per-key limit.
     pub bucket: Option<Bucket>,
-    /// The plan's request quota, counted per key.
-    pub quota: Option<Quota>,
+    /// The plan's request quota, counted per key. Shared with the previous plan's key
+    /// across a reload (same id, same limits), so workers that switch later count on it too.
+    pub quota: Option<std::sync::Arc<Quota>>,
 }
 
 pub struct UsagePlan {
@@ -58,6 +59,7 @@ impl ApiKeys {
         }
         let idx = self.keys.len() as u32;
         self.by_digest.entry(self.hasher.hash_one(value)).or_default().push(idx);
+        let quota = quota.map(std::sync::Arc::new);
         self.keys.push(ApiKey { id, value: value.into(), enabled, plan, bucket, quota });
         Ok(idx)
     }

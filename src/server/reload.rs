@@ -69,7 +69,7 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
         old.metrics.config_reload(false);
         return Err(format!("{source} cannot be reloaded (start with --config FILE)"));
     }
-    let plan = match crate::config::load(&source) {
+    let mut plan = match crate::config::load(&source) {
         Ok(p) => p,
         Err(e) => {
             old.metrics.config_reload(false);
@@ -106,7 +106,7 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
     if plan.server.admin_listen != old.plan.server.admin_listen {
         notes.push("admin_listen changes take effect on restart");
     }
-    carry_state(&old.plan, &plan);
+    carry_state(&old.plan, &mut plan);
     let metrics = Arc::new(new_metrics(&plan));
     metrics.carry_reloads(&old.metrics);
     metrics.config_reload(true);
@@ -129,15 +129,14 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
 }
 
 /// Quota usage by API key id and throttle buckets by (stage, route) move to the new plan
-/// when their limits are the same.
-fn carry_state(old: &Plan, new: &Plan) {
-    let now = crate::clock::unix_now();
-    for k in &new.api_keys.keys {
+/// when their limits are the same. A quota is shared, not copied: until every worker has
+/// switched, requests still served with the old plan count on the same counter.
+fn carry_state(old: &Plan, new: &mut Plan) {
+    for k in &mut new.api_keys.keys {
         let Some(q) = &k.quota else { continue };
         let prev = old.api_keys.keys.iter().find(|o| o.id == k.id).and_then(|o| o.quota.as_ref());
         if let Some(p) = prev.filter(|p| p.limit == q.limit && p.period == q.period) {
-            let (window, used) = p.snapshot();
-            q.restore(window, used, now);
+            k.quota = Some(p.clone());
         }
     }
     for (si, st) in new.stages.iter().enumerate() {
