@@ -402,6 +402,7 @@ fn parse_response(raw: &[u8]) -> Result<(Vec<u8>, Option<u64>), String> {
     }
     let mut max_age = None;
     let mut chunked = false;
+    let mut te_seen = false;
     let mut length = None;
     for h in resp.headers.iter() {
         let v = String::from_utf8_lossy(h.value);
@@ -415,10 +416,19 @@ fn parse_response(raw: &[u8]) -> Result<(Vec<u8>, Option<u64>), String> {
                 }
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            te_seen = true;
             chunked = v.to_ascii_lowercase().contains("chunked");
         } else if h.name.eq_ignore_ascii_case("content-length") {
             length = v.trim().parse::<usize>().ok();
         }
+    }
+    // The proxy's framing rules (RFC 9112 sections 6.1 and 6.3): an HTTP/1.0 message with
+    // Transfer-Encoding, or one with both framings, is faulty; never guess its body.
+    if te_seen && resp.version == Some(0) {
+        return Err("Transfer-Encoding in an HTTP/1.0 response".into());
+    }
+    if te_seen && length.is_some() {
+        return Err("both Content-Length and Transfer-Encoding".into());
     }
     let rest = &raw[len..];
     let body = if chunked {
@@ -468,6 +478,17 @@ mod tests {
         assert_eq!((body.as_slice(), age), (&b"abcde"[..], Some(120)));
         let raw = b"HTTP/1.1 503 X\r\nContent-Length: 0\r\n\r\n";
         assert!(parse_response(raw).is_err());
+    }
+
+    #[test]
+    fn faulty_framing_is_refused() {
+        let raw = b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        assert_eq!(parse_response(raw).unwrap_err(), "Transfer-Encoding in an HTTP/1.0 response");
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        assert_eq!(parse_response(raw).unwrap_err(), "both Content-Length and Transfer-Encoding");
+        // HTTP/1.0 with a length, and HTTP/1.0 read to the end, stay fine.
+        assert_eq!(parse_response(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}").unwrap().0, b"{}");
+        assert_eq!(parse_response(b"HTTP/1.0 200 OK\r\n\r\n{}").unwrap().0, b"{}");
     }
 
     #[test]
