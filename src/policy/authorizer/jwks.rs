@@ -8,6 +8,9 @@
 //! the last good keys and is retried after the floor interval. Workers only read the map: a
 //! refresh inserts the new keys, then removes the ones that are gone.
 
+use crate::http::body::{Decoder, Step};
+use crate::http::request::name_is;
+use crate::http::response;
 use crate::server::shutdown;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -389,75 +392,54 @@ fn exchange(s: &mut (impl Read + Write), req: &[u8], deadline: std::time::Instan
     }
 }
 
-/// Status 200, the body (plain, length-delimited or chunked) and `max-age`.
+/// Status 200, the body (plain, length-delimited or chunked) and `max-age`. Head and
+/// framing go through the proxy's own parser and body decoder, so the same rules hold
+/// (RFC 9112: no Transfer-Encoding in HTTP/1.0, not both framings, only chunked).
 fn parse_response(raw: &[u8]) -> Result<(Vec<u8>, Option<u64>), String> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(raw) {
-        Ok(httparse::Status::Complete(n)) => n,
-        _ => return Err("malformed response".into()),
+    let mut fields = Vec::new();
+    let resp = match response::parse(raw, false, &mut fields) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err("malformed response".into()),
+        Err(e) => return Err(e.0.into()),
     };
-    if resp.code != Some(200) {
-        return Err(format!("status {}", resp.code.unwrap_or(0)));
+    if resp.status != 200 {
+        return Err(format!("status {}", resp.status));
     }
     let mut max_age = None;
-    let mut chunked = false;
-    let mut te_seen = false;
-    let mut length = None;
-    for h in resp.headers.iter() {
-        let v = String::from_utf8_lossy(h.value);
-        if h.name.eq_ignore_ascii_case("cache-control") {
-            for d in v.split(',').map(str::trim) {
-                let lower = d.to_ascii_lowercase();
-                if let Some(a) = lower.strip_prefix("max-age=") {
-                    max_age = a.trim_matches('"').parse().ok();
-                } else if lower == "no-cache" || lower == "no-store" {
-                    max_age = Some(0);
-                }
+    for f in fields.iter().filter(|f| name_is(f.name(raw), b"cache-control")) {
+        let v = String::from_utf8_lossy(f.value(raw));
+        for d in v.split(',').map(str::trim) {
+            let lower = d.to_ascii_lowercase();
+            if let Some(a) = lower.strip_prefix("max-age=") {
+                max_age = a.trim_matches('"').parse().ok();
+            } else if lower == "no-cache" || lower == "no-store" {
+                max_age = Some(0);
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            te_seen = true;
-            chunked = v.to_ascii_lowercase().contains("chunked");
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            length = v.trim().parse::<usize>().ok();
         }
     }
-    // The proxy's framing rules (RFC 9112 sections 6.1 and 6.3): an HTTP/1.0 message with
-    // Transfer-Encoding, or one with both framings, is faulty; never guess its body.
-    if te_seen && resp.version == Some(0) {
-        return Err("Transfer-Encoding in an HTTP/1.0 response".into());
+    // The whole answer is in `raw` (read to the end): running out of input ends a body read
+    // to close and truncates any other.
+    let mut body = Vec::new();
+    let mut rest = &raw[resp.len..];
+    if let Some(mut d) = resp.body {
+        loop {
+            let (used, step) = d.step(rest).map_err(|e| format!("body: {e:?}"))?;
+            match step {
+                Step::Data(r) => body.extend_from_slice(&rest[r]),
+                Step::NeedMore if matches!(d, Decoder::Eof) => break,
+                Step::NeedMore => return Err("truncated body".into()),
+                Step::Done => break,
+            }
+            rest = &rest[used..];
+            if body.len() > MAX_JWKS_BYTES {
+                break;
+            }
+        }
     }
-    if te_seen && length.is_some() {
-        return Err("both Content-Length and Transfer-Encoding".into());
-    }
-    let rest = &raw[len..];
-    let body = if chunked {
-        dechunk(rest)?
-    } else if let Some(n) = length {
-        rest.get(..n).ok_or("truncated body")?.to_vec()
-    } else {
-        rest.to_vec()
-    };
     if body.len() > MAX_JWKS_BYTES {
         return Err(format!("over {MAX_JWKS_BYTES} bytes"));
     }
     Ok((body, max_age))
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk")?;
-        let size_text = std::str::from_utf8(&b[..eol]).map_err(|_| "bad chunk")?;
-        let size =
-            usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).map_err(|_| "bad chunk")?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(b.get(..size).ok_or("truncated chunk")?);
-        b = b.get(size + 2..).ok_or("truncated chunk")?;
-    }
 }
 
 /// Client config for `https://` sources: the system trust store (or `SSL_CERT_FILE`), as
