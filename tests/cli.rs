@@ -282,6 +282,17 @@ fn check_bad_driver() {
 }
 
 #[test]
+fn check_defer_accept_must_be_a_boolean() {
+    let text = GOOD.replace("driver = \"auto\"", "driver = \"auto\"\ndefer_accept = \"yes\"");
+    let lines = lines_with(&text, "defer_accept");
+    check_fails_at("string defer_accept", &text, &lines);
+    let ok = GOOD.replace("driver = \"auto\"", "driver = \"auto\"\ndefer_accept = false");
+    let f = TempFile::new(&ok);
+    let o = run_cli(&["check", f.path_str()]);
+    assert_eq!(o.status.code(), Some(0), "defer_accept = false: {}", o.stderr);
+}
+
+#[test]
 fn no_arguments_or_unknown_command_fails() {
     let o = run_cli(&["frobnicate"]);
     assert!(!o.status.success(), "unknown command accepted");

@@ -280,3 +280,48 @@ fn run_without_config_serves_the_embedded_demo() {
     let st = gw.wait_exit(Duration::from_secs(5)).expect("demo did not exit on SIGTERM");
     assert_eq!(st.code(), Some(0));
 }
+
+/// Sum of `ringway_open_connections` over the workers.
+fn open_connections(gw: &Gateway) -> u64 {
+    let text = gw.admin("GET", "/metrics").text();
+    text.lines()
+        .filter(|l| l.starts_with("ringway_open_connections{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Polls `open_connections` until it is `want` or `within` passes; the last value seen.
+fn open_connections_reach(gw: &Gateway, want: u64, within: Duration) -> u64 {
+    let end = Instant::now() + within;
+    loop {
+        let n = open_connections(gw);
+        if n == want || Instant::now() >= end {
+            return n;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `server.defer_accept` (on by default): a connection is accepted once its first bytes are
+/// in, so a silent one is not an open connection yet (the kernel hands it over after about a
+/// second); off, it is accepted at once. A reload applies a change to the running listeners.
+#[test]
+fn defer_accept_holds_silent_connections_until_their_first_bytes() {
+    let gw = Gateway::builder(&mock_route("/", "GET", "hi")).server("defer_accept = true").start();
+    assert_eq!(open_connections(&gw), 0);
+    let mut silent = Conn::connect(gw.addr());
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(open_connections(&gw), 0, "a connection that sent nothing was accepted with defer_accept on");
+    let r = silent.roundtrip("GET", "/", &[], b"");
+    assert_eq!((r.status, r.text().as_str()), (200, "hi"));
+    assert_eq!(open_connections_reach(&gw, 1, Duration::from_secs(2)), 1);
+
+    gw.edit_config("defer_accept = true", "defer_accept = false");
+    gw.sighup();
+    assert!(gw.wait_stderr("reloaded", Duration::from_secs(5)), "no reload:\n{}", gw.stderr_text());
+    thread::sleep(Duration::from_millis(200)); // every worker on the new generation
+    let before = open_connections(&gw);
+    let _silent2 = Conn::connect(gw.addr());
+    let seen = open_connections_reach(&gw, before + 1, Duration::from_millis(800));
+    assert_eq!(seen, before + 1, "with defer_accept = false a silent connection is accepted at once");
+}

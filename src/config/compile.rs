@@ -528,7 +528,8 @@ fn compile_server(cx: &Ctx, s: &RawServer) -> Result<Server, ConfigError> {
         Some(p) if p.get_ref().starts_with('/') => Some(std::path::PathBuf::from(p.get_ref())),
         Some(p) => return Err(cx.err(p.span(), "control_socket must be an absolute path")),
     };
-    Ok(Server { listen, tls, workers, driver, admin_listen, shutdown_timeout, state_dir, control_socket })
+    let defer_accept = s.defer_accept.unwrap_or(true);
+    Ok(Server { listen, tls, workers, driver, admin_listen, shutdown_timeout, defer_accept, state_dir, control_socket })
 }
 
 fn parse_addr(s: &str) -> Result<SocketAddr, String> {

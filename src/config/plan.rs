@@ -45,6 +45,8 @@ pub struct Server {
     pub driver: Driver,
     pub admin_listen: Option<SocketAddr>,
     pub shutdown_timeout: Duration,
+    /// Accept a connection only once its first bytes are in (TCP_DEFER_ACCEPT).
+    pub defer_accept: bool,
     pub state_dir: std::path::PathBuf,
     /// For zero-downtime upgrades (`ringway run --upgrade`); None: off.
     pub control_socket: Option<std::path::PathBuf>,

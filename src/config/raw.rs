@@ -282,6 +282,8 @@ pub struct RawServer {
     pub driver: Option<Spanned<String>>,
     pub admin_listen: Option<Spanned<String>>,
     pub shutdown_timeout_ms: Option<Spanned<u64>>,
+    /// TCP_DEFER_ACCEPT on the listeners.
+    pub defer_accept: Option<bool>,
     /// Where quota usage is persisted.
     pub state_dir: Option<Spanned<String>>,
     /// Unix socket over which a new process (`ringway run --upgrade`) takes the listeners.

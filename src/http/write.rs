@@ -1,5 +1,5 @@
-//! Small writers for response heads: reason phrases, numbers, the cached `Date` value and
-//! request ids. All write into caller-owned buffers; nothing allocates.
+//! Small writers for heads: reason phrases, numbers, the cached `Date` value, request ids
+//! and a client address as text. All but `ip_text` write into caller-owned buffers.
 
 use std::cell::Cell;
 
@@ -64,6 +64,26 @@ pub fn put_u64(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&buf[i..]);
+}
+
+/// `ip` as `Display` writes it, for IPv4 (nearly every client) without the formatting
+/// machinery: this runs once per accepted connection.
+pub fn ip_text(ip: std::net::IpAddr) -> String {
+    let std::net::IpAddr::V4(v4) = ip else { return ip.to_string() };
+    let mut s = String::with_capacity(15);
+    for (i, o) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        if o >= 100 {
+            s.push(char::from(b'0' + o / 100));
+        }
+        if o >= 10 {
+            s.push(char::from(b'0' + o / 10 % 10));
+        }
+        s.push(char::from(b'0' + o % 10));
+    }
+    s
 }
 
 /// `Date` header value (IMF-fixdate), recomputed at most once per second per worker.
@@ -160,6 +180,18 @@ impl RequestIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_text_matches_display() {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        for o in 0..=255u8 {
+            for ip in [Ipv4Addr::new(o, 0, 9, 10), Ipv4Addr::new(99, o, 100, 255), Ipv4Addr::new(1, 2, o, o)] {
+                assert_eq!(ip_text(IpAddr::V4(ip)), ip.to_string());
+            }
+        }
+        let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        assert_eq!(ip_text(v6), "2001:db8::1");
+    }
 
     #[test]
     fn dates() {

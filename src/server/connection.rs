@@ -139,7 +139,7 @@ pub async fn serve(current: Current, stream: ClientStream, peer: SocketAddr, loc
         wbuf: Vec::with_capacity(INITIAL_READ_BUF),
         fields: Vec::with_capacity(32),
         resp_fields: Vec::with_capacity(32),
-        peer_ip: peer.ip().to_canonical().to_string(),
+        peer_ip: crate::http::write::ip_text(peer.ip().to_canonical()),
         local_port,
         consumed: 0,
         body_done: true,

@@ -60,6 +60,13 @@ pub fn register(addr: SocketAddr, l: &TcpListener) {
     }
 }
 
+/// Runs `f` on every listening socket of this process (a reload that changes their options).
+pub fn each(f: impl Fn(&TcpListener)) {
+    for (_, l) in LISTENERS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        f(l);
+    }
+}
+
 /// Forgets (and closes) the copies for `addr`: it was removed from the config.
 pub fn unregister(addr: SocketAddr) {
     LISTENERS.lock().unwrap_or_else(|e| e.into_inner()).retain(|(a, _)| *a != addr);

@@ -81,6 +81,7 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
                 Some(i) => inherited.listeners.swap_remove(i).1,
                 None => listener::bind(*addr).map_err(|e| e.to_string())?,
             };
+            prepare(&l, *addr, plan.server.defer_accept);
             handover::register(*addr, &l);
             ls.push(l);
         }
@@ -89,6 +90,7 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
     let extra = if inherited.shared { Vec::new() } else { inherited.listeners };
     for (i, (addr, l)) in extra.into_iter().enumerate() {
         if plan.server.listen.contains(&addr) {
+            prepare(&l, addr, plan.server.defer_accept);
             handover::register(addr, &l);
             per_worker[i % n].push(l);
         }
@@ -163,4 +165,11 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
     state::finish(persister);
     worker::log("stopped");
     Ok(())
+}
+
+/// Listener options (listener::prepare); a failure costs a little speed, not the listener.
+pub(crate) fn prepare(l: &std::net::TcpListener, addr: std::net::SocketAddr, defer_accept: bool) {
+    if let Err(e) = listener::prepare(l, defer_accept) {
+        worker::log(&format!("{addr}: cannot set TCP_NODELAY/TCP_DEFER_ACCEPT on the listener: {e}"));
+    }
 }

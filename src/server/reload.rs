@@ -90,6 +90,7 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
         match bind_all() {
             Ok(ls) => {
                 for l in &ls {
+                    super::prepare(l, *addr, plan.server.defer_accept);
                     super::handover::register(*addr, l);
                 }
                 bound.extend(ls.into_iter().enumerate());
@@ -102,6 +103,14 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
     }
     if plan.server.workers != old.plan.server.workers {
         notes.push("a new worker count takes effect on restart");
+    }
+    if plan.server.defer_accept != old.plan.server.defer_accept {
+        let defer = plan.server.defer_accept;
+        super::handover::each(|l| {
+            if let Ok(addr) = l.local_addr() {
+                super::prepare(l, addr, defer);
+            }
+        });
     }
     if plan.server.admin_listen != old.plan.server.admin_listen {
         notes.push("admin_listen changes take effect on restart");

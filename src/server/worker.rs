@@ -338,23 +338,25 @@ async fn accept_loop(
     let port = addr.port();
     let stopped = stop.wait();
     let mut stopped = std::pin::pin!(stopped);
+    // One canceller for the loop's life (an accept registers with it and leaves it again):
+    // no allocation per accepted connection.
+    let mut canceller = monoio::io::Canceller::new();
     loop {
         // On stop the accept is cancelled and then awaited: with io_uring it may already
         // have taken a connection, which is then served rather than dropped (the socket may
         // live on in another process after a handover).
-        let canceller = monoio::io::Canceller::new();
         let accept = listener.cancelable_accept(canceller.handle());
         let mut accept = std::pin::pin!(accept);
         let (accepted, last) = monoio::select! {
             r = &mut accept => (r, false),
             _ = &mut stopped => {
-                canceller.cancel();
+                let _ = std::mem::take(&mut canceller).cancel();
                 (accept.await, true)
             }
         };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
+                // TCP_NODELAY comes from the listener (listener::prepare).
                 // Counted before the task runs: a drain must not end while it is queued.
                 let w = current.borrow().clone();
                 w.set_fresh(true);
