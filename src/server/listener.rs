@@ -1,5 +1,6 @@
 //! Listening sockets: one SO_REUSEPORT listener per worker per address, after making
-//! sure no other process already serves the port (SO_REUSEPORT would silently share it).
+//! sure no other process already serves the port (SO_REUSEPORT would silently share it),
+//! and the options every accepted connection takes from its listener.
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
