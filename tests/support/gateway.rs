@@ -377,6 +377,17 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
+        // A failing test shows what the gateway said (a worker's panic, a refused config).
+        if std::thread::panicking() {
+            let text = self.stderr_text();
+            let mut start = text.len().saturating_sub(8000);
+            while !text.is_char_boundary(start) {
+                start += 1;
+            }
+            let tail = &text[start..];
+            let tail = tail.find('\n').map_or(tail, |i| &tail[i + 1..]);
+            eprintln!("--- gateway stderr (port {}), last lines ---\n{tail}", self.port);
+        }
         if self.exit.is_none() {
             if let Ok(None) = self.child.try_wait() {
                 let _ = self.child.kill();
