@@ -68,7 +68,11 @@ fn trim_tail(text: &mut String, n: usize) {
 
 impl<'s> Parser<'s> {
     pub(crate) fn err(&self, at: usize, msg: impl Into<String>) -> CompileError {
-        let off = self.base.saturating_add(at).min(self.full.len());
+        let mut off = self.base.saturating_add(at).min(self.full.len());
+        // Inside a multi-byte character: point at the character itself.
+        while !self.full.is_char_boundary(off) {
+            off -= 1;
+        }
         let (mut line, mut column) = (1u32, 1u32);
         for &c in &self.full.as_bytes()[..off] {
             if c == b'\n' {

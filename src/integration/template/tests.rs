@@ -174,6 +174,12 @@ fn compile_error_display_and_position() {
     let e = compile("é #foreach($x $y)#end").unwrap_err();
     assert_eq!((e.line, e.column), (1, 15));
     assert!(e.message.contains("'in'"));
+    // An error found inside a multi-byte character points at that character (found by
+    // the template fuzz target: the column was one past it).
+    let src = "$util.escapeJavaScript(\"\"\"$input.json('$.a')\\é${y'\"\"#if(\"\\$é\"";
+    let e = compile(src).unwrap_err();
+    assert!(src.is_char_boundary(e.offset), "offset {} inside a character", e.offset);
+    assert_eq!((e.line, e.column), (1, src[..e.offset].chars().count() as u32 + 1), "{e}");
 }
 
 /// Deterministic xorshift, so the fuzz is reproducible.
