@@ -166,3 +166,88 @@ fn fifty_mb_upload_streams_with_bounded_memory() {
     eprintln!("50 MB upload: baseline {baseline} kB, max {max} kB, growth {growth} kB");
     assert!(growth < MAX_GROWTH_KB, "RSS grew by {growth} kB while streaming a 50 MB upload");
 }
+
+// ------------------------------------------------ a head and body written apart
+
+/// An origin for one request that writes `head`, reports it on the returned receiver, then
+/// writes whatever the test sends it; the connection stays open until the sender drops.
+fn split_origin(
+    head: &'static str,
+) -> (std::net::SocketAddr, std::sync::mpsc::Sender<Vec<u8>>, std::sync::mpsc::Receiver<()>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (body_tx, body_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let (head_tx, head_rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "gateway closed before its request head");
+            req.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(head.as_bytes()).unwrap();
+        head_tx.send(()).unwrap();
+        for part in body_rx {
+            s.write_all(&part).unwrap();
+        }
+    });
+    (addr, body_tx, head_rx)
+}
+
+fn split_gateway(head: &'static str) -> (Gateway, std::sync::mpsc::Sender<Vec<u8>>, Conn) {
+    let (addr, body, head_written) = split_origin(head);
+    let gw = Gateway::start(&petstore_config(&addr.to_string()));
+    let mut c = gw.connect();
+    c.send(b"GET /test/split HTTP/1.1\r\nHost: x\r\n\r\n");
+    head_written.recv_timeout(Duration::from_secs(5)).expect("the origin got the request and wrote its head");
+    (gw, body, c)
+}
+
+#[test]
+fn short_body_in_flight_is_written_to_the_client_with_its_head() {
+    let (_gw, body, c) = split_gateway("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n");
+    // The head is at the gateway; the 5 body bytes are not: nothing goes to the client yet.
+    let mut c = c.with_timeout(Duration::from_millis(400));
+    let early = c.try_read_head();
+    assert!(early.is_err(), "the head went out alone before its 5-byte body: {early:?}");
+    assert!(c.leftover().is_empty(), "bytes before the body: {:?}", String::from_utf8_lossy(c.leftover()));
+    body.send(b"hello".to_vec()).unwrap();
+    let mut c = c.with_timeout(Duration::from_secs(5));
+    let r = c.read_response();
+    assert_eq!(r.status, 200, "{r}");
+    assert_eq!(r.text(), "hello");
+}
+
+#[test]
+fn chunked_head_is_forwarded_before_its_body() {
+    let (_gw, body, c) =
+        split_gateway("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+    // A stream (server-sent events, long poll): the client gets the head at once.
+    let mut c = c.with_timeout(Duration::from_secs(5));
+    let r = c.try_read_head().expect("the head of a chunked response while its body is pending");
+    assert_eq!(r.status, 200, "{r}");
+    body.send(b"5\r\nhello\r\n".to_vec()).unwrap();
+    let mut got = Vec::new();
+    body.send(b"0\r\n\r\n".to_vec()).unwrap();
+    c.read_body_with(&r, false, Instant::now() + Duration::from_secs(5), &mut |b| got.extend_from_slice(b)).unwrap();
+    assert_eq!(got, b"hello");
+}
+
+#[test]
+fn long_body_head_is_forwarded_before_its_body() {
+    const LEN: usize = 1024 * 1024;
+    let (_gw, body, c) =
+        split_gateway("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n");
+    // More than one flush (64 KiB) of body to come: the head is not held for it.
+    let mut c = c.with_timeout(Duration::from_secs(5));
+    let r = c.try_read_head().expect("the head of a 1 MiB response while its body is pending");
+    assert_eq!(r.header("content-length"), Some("1048576"), "{r}");
+    let data = pattern_body(LEN);
+    body.send(data.clone()).unwrap();
+    let mut got = Vec::new();
+    c.read_body_with(&r, false, Instant::now() + Duration::from_secs(10), &mut |b| got.extend_from_slice(b)).unwrap();
+    assert!(got == data, "1 MiB body differs (got {} bytes)", got.len());
+}

@@ -1,7 +1,8 @@
 //! Upstream faults (issue #8): an upstream that refuses, resets, cuts responses short,
 //! sends garbage or endless heads, answers before reading the request body, answers too
 //! late or never. For each: the reference 502/504 (or, once the head went out, a closed
-//! client connection: never a response that looks complete), a pool that is not
+//! client connection: never a response that looks complete; the head of a body of up to
+//! 64 KiB waits for its body, so a fault there is still a 502/504), a pool that is not
 //! poisoned (the next request to a healthy path of the same upstream succeeds, on a
 //! connection that is not the broken one), no leaked file descriptors, and flat memory
 //! over 100,000 faulty requests.
@@ -168,14 +169,24 @@ fn serve(mut s: TcpStream, id: usize, seen: &Mutex<Vec<(usize, String)>>) {
                 let _ = s.shutdown(Shutdown::Both);
                 return;
             }
-            "reset-after-head" => {
-                let _ =
-                    s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\npartial");
+            // A body of up to 64 KiB whose head came first is held with it (the client gets
+            // one write), so a fault in it is still a gateway error; a longer body has its
+            // head sent at once, and the client sees the response cut short.
+            "reset-after-head" | "reset-in-short-body" => {
+                let len = if name == "reset-after-head" { 1_000_000 } else { 1000 };
+                let _ = s.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\n\r\npartial")
+                        .as_bytes(),
+                );
                 thread::sleep(Duration::from_millis(50));
                 return reset(s);
             }
-            "short-length" => {
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly fifty bytes of the hundred announced.........");
+            "short-length" | "short-length-long" => {
+                let len = if name == "short-length" { 100 } else { 1_000_000 };
+                let _ = s.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\n\r\nonly fifty bytes of the announced length..........")
+                        .as_bytes(),
+                );
                 let _ = s.shutdown(Shutdown::Write);
                 thread::sleep(Duration::from_millis(200));
                 return;
@@ -247,9 +258,13 @@ fn serve(mut s: TcpStream, id: usize, seen: &Mutex<Vec<(usize, String)>>) {
                 thread::sleep(Duration::from_millis(100));
                 return;
             }
-            "slow-body" => {
-                // The head in time, the body never: a response cut short by the timeout.
-                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nhalf.");
+            "slow-body" | "slow-long-body" => {
+                // The head in time, the rest of the body never: past the timeout.
+                let len = if name == "slow-body" { 10 } else { 1_000_000 };
+                let _ = s.write_all(
+                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\n\r\nhalf.")
+                        .as_bytes(),
+                );
                 thread::sleep(Duration::from_millis(timeout_ms() * 4));
                 return;
             }
@@ -432,8 +447,18 @@ fn reset_after_the_response_head_closes_the_client_connection() {
 }
 
 #[test]
+fn reset_inside_a_short_body_is_502() {
+    check_fault("/test/reset-in-short-body", 5, expect_error("/test/reset-in-short-body", 502));
+}
+
+#[test]
+fn content_length_not_reached_is_502_while_nothing_was_sent() {
+    check_fault("/test/short-length", 5, expect_error("/test/short-length", 502));
+}
+
+#[test]
 fn content_length_not_reached_closes_the_client_connection() {
-    check_fault("/test/short-length", 5, expect_truncated("/test/short-length"));
+    check_fault("/test/short-length-long", 5, expect_truncated("/test/short-length-long"));
 }
 
 #[test]
@@ -442,8 +467,13 @@ fn chunked_without_the_last_chunk_closes_the_client_connection() {
 }
 
 #[test]
+fn short_body_stalling_past_the_timeout_is_504() {
+    check_fault("/test/slow-body", 2, expect_error("/test/slow-body", 504));
+}
+
+#[test]
 fn body_stalling_past_the_timeout_closes_the_client_connection() {
-    check_fault("/test/slow-body", 2, expect_truncated("/test/slow-body"));
+    check_fault("/test/slow-long-body", 2, expect_truncated("/test/slow-long-body"));
 }
 
 #[test]

@@ -3,6 +3,8 @@
 //! Phases, in order: build the upstream head -> send it with the request body (streamed,
 //! re-framed, bounded buffers) -> read the response head (integration timeout) -> send
 //! the client head -> stream the body -> return the connection to the worker's pool.
+//! A Content-Length response of at most 64 KiB reaches the client in one write even when
+//! the origin sent its head and body apart.
 //! A reused pooled connection that fails before any response byte is retried once when
 //! the request is idempotent or its body was not yet sent. With an upstream group, a target
 //! that refuses the connection is reported to the worker's balancer and the next one tried.
@@ -171,7 +173,7 @@ async fn forward_to(
         c.out.integration_status = Some(resp.status);
         c.out.upstream = Some(pick.target);
     }
-    relay_response(c, w, plan, head, p, pick.target as usize, conn, resp, cap).await
+    relay_response(c, w, plan, head, stage, p, pick.target as usize, conn, resp, cap).await
 }
 
 #[inline]
@@ -501,6 +503,7 @@ async fn relay_response(
     w: &Worker,
     plan: &Plan,
     head: &Head,
+    stage: usize,
     p: &Proxy,
     upstream_idx: usize,
     mut conn: UpConn,
@@ -531,6 +534,8 @@ async fn relay_response(
     let mut upos = resp.len;
     let mut clean = true;
     let mut streamed = false;
+    // Whether any of the response went to the client yet (the head may be held, below).
+    let mut sent = false;
     if let Some(d) = dec.as_mut() {
         loop {
             let (used, step) = match d.step(&conn.buf[upos..]) {
@@ -552,22 +557,35 @@ async fn relay_response(
                     if cap.as_mut().is_some_and(|k| !k.body(data)) {
                         cap = None;
                     }
-                    if c.wbuf.len() >= FLUSH_AT && c.flush(plan.limits.idle_timeout).await.is_err() {
-                        return Flow::Close;
+                    if c.wbuf.len() >= FLUSH_AT {
+                        sent = true;
+                        if c.flush(plan.limits.idle_timeout).await.is_err() {
+                            return Flow::Close;
+                        }
                     }
                 }
                 Step::NeedMore => {
                     streamed = true;
-                    if !c.wbuf.is_empty() && c.flush(plan.limits.idle_timeout).await.is_err() {
-                        return Flow::Close;
+                    // Origins often write the head and the body separately (nginx's
+                    // sendfile does). When the rest of a Content-Length body fits in one
+                    // flush, hold what we have for it: the client gets one write instead of
+                    // two (like nginx's `postpone_output`). Chunked and close-delimited
+                    // bodies, and long ones, go out as they come.
+                    let hold =
+                        matches!(*d, Decoder::Length(rem) if rem <= (FLUSH_AT - c.wbuf.len().min(FLUSH_AT)) as u64);
+                    if !hold && !c.wbuf.is_empty() {
+                        sent = true;
+                        if c.flush(plan.limits.idle_timeout).await.is_err() {
+                            return Flow::Close;
+                        }
                     }
                     // Keep only unconsumed bytes (a partial chunk line) and read more.
                     conn.buf.drain(..upos);
                     upos = 0;
                     let buf = std::mem::take(&mut conn.buf);
                     let len = buf.len();
-                    match c.timer.within_for(p.timeout, conn.stream.read(buf.slice_mut(len..))).await {
-                        Err(_) => return Flow::Close,
+                    let cut = match c.timer.within_for(p.timeout, conn.stream.read(buf.slice_mut(len..))).await {
+                        Err(_) => (UpstreamError::Timeout, Kind::IntegrationTimeout),
                         Ok((res, slice)) => {
                             conn.buf = slice.into_inner();
                             match res {
@@ -575,11 +593,19 @@ async fn relay_response(
                                     clean = false;
                                     break;
                                 }
-                                Ok(0) | Err(_) => return Flow::Close,
-                                Ok(_) => {}
+                                Ok(0) | Err(_) => (UpstreamError::Reset, Kind::IntegrationFailure),
+                                Ok(_) => continue,
                             }
                         }
+                    };
+                    // The upstream response broke off. Once part of it went out, closing is
+                    // the only way to tell the client; with nothing sent yet, it gets the
+                    // gateway error instead (502, or 504 for a body past the timeout).
+                    if sent {
+                        return Flow::Close;
                     }
+                    upstream_error(w, plan, upstream_idx as u32, cut.0);
+                    return c.gateway_error(w, plan, head, Some(stage), cut.1, close).await;
                 }
                 Step::Done => break,
             }
