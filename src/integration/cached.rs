@@ -87,7 +87,8 @@ pub async fn respond(
                     }
                     FillState::Abandoned => break,
                     FillState::Pending if Instant::now() >= deadline => break,
-                    FillState::Pending => monoio::time::sleep(WAIT_POLL).await,
+                    // Boxed: a `Sleep` is 640 bytes aligned to 128; inline it would grow every request's future.
+                    FillState::Pending => Box::pin(monoio::time::sleep(WAIT_POLL)).await,
                 }
             }
             c.out.cache = Some(CacheResult::Miss);
@@ -143,7 +144,7 @@ async fn serve(
     if send_body && e.body.len() > INLINE_BODY {
         let body = Body(e.clone());
         c.out.bytes_out += e.body.len() as u64;
-        match monoio::time::timeout_at(deadline.into(), c.stream.write_all(body)).await {
+        match c.timer.within(deadline, c.stream.write_all(body)).await {
             Ok((Ok(_), _)) => {}
             _ => return Flow::Close,
         }

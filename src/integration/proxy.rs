@@ -135,8 +135,9 @@ async fn forward_to(
                 let r = read_head(&mut fresh, head, deadline, &mut c.resp_fields, &mut c.timer).await?;
                 Ok::<_, ReadErr>((fresh, r))
             };
-            // Cold (a stale pooled connection): boxed, so the hot path's future stays small.
-            match monoio::time::timeout(remaining(deadline), Box::pin(retried)).await {
+            // Cold (a stale pooled connection): boxed with its timeout (a `Sleep` is 640
+            // bytes aligned to 128), so the hot path's future stays small.
+            match Box::pin(monoio::time::timeout(remaining(deadline), retried)).await {
                 Ok(Ok((fresh, r))) => {
                     conn = fresh;
                     r
@@ -605,7 +606,8 @@ async fn relay_response(
                         return Flow::Close;
                     }
                     upstream_error(w, plan, upstream_idx as u32, cut.0);
-                    return c.gateway_error(w, plan, head, Some(stage), cut.1, close).await;
+                    // Boxed: cold, and inline it would grow the hot path's future.
+                    return Box::pin(c.gateway_error(w, plan, head, Some(stage), cut.1, close)).await;
                 }
                 Step::Done => break,
             }

@@ -437,8 +437,10 @@ impl Conn {
     ) -> Flow {
         match plan.integration(stage, route) {
             Integration::Mock(m) => mock::respond(self, w, plan, head, m).await,
-            Integration::Function(f) => function::invoke(self, w, plan, head, (stage, route), f, caps).await,
-            Integration::Custom(x) => custom::respond(self, w, plan, head, (stage, route), x, caps).await,
+            // Boxed: their futures (each holds a monoio `Sleep`, 640 bytes aligned to 128)
+            // would otherwise set the size and alignment of every request's future.
+            Integration::Function(f) => Box::pin(function::invoke(self, w, plan, head, (stage, route), f, caps)).await,
+            Integration::Custom(x) => Box::pin(custom::respond(self, w, plan, head, (stage, route), x, caps)).await,
             Integration::HttpProxy(p) => match plan.cache_policy(stage, route) {
                 None => proxy::forward(self, w, plan, head, stage, p, caps, None).await,
                 Some(policy) => cached::respond(self, w, plan, head, stage, policy, p, caps).await,

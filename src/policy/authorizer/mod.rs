@@ -260,7 +260,9 @@ pub async fn authorize(
                 }
             }
         }
-        Authorizer::Lambda(a) => lambda::authorize(c, w, plan, head, (stage, route), a, caps).await,
+        // Boxed: the Lambda call's future (timeouts, an upstream exchange) would otherwise be
+        // part of every request's future, JWT and no-authorizer routes included.
+        Authorizer::Lambda(a) => Box::pin(lambda::authorize(c, w, plan, head, (stage, route), a, caps)).await,
     }
 }
 
