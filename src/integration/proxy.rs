@@ -573,7 +573,7 @@ async fn relay_response(
                     // two (like nginx's `postpone_output`). Chunked and close-delimited
                     // bodies, and long ones, go out as they come.
                     let hold =
-                        matches!(*d, Decoder::Length(rem) if rem <= (FLUSH_AT - c.wbuf.len().min(FLUSH_AT)) as u64);
+                        matches!(*d, Decoder::Length(rem) if rem <= FLUSH_AT.saturating_sub(c.wbuf.len()) as u64);
                     if !hold && !c.wbuf.is_empty() {
                         sent = true;
                         if c.flush(plan.limits.idle_timeout).await.is_err() {
