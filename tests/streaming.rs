@@ -229,9 +229,8 @@ fn chunked_head_is_forwarded_before_its_body() {
     let mut c = c.with_timeout(Duration::from_secs(5));
     let r = c.try_read_head().expect("the head of a chunked response while its body is pending");
     assert_eq!(r.status, 200, "{r}");
-    body.send(b"5\r\nhello\r\n".to_vec()).unwrap();
+    body.send(b"5\r\nhello\r\n0\r\n\r\n".to_vec()).unwrap();
     let mut got = Vec::new();
-    body.send(b"0\r\n\r\n".to_vec()).unwrap();
     c.read_body_with(&r, false, Instant::now() + Duration::from_secs(5), &mut |b| got.extend_from_slice(b)).unwrap();
     assert_eq!(got, b"hello");
 }
