@@ -24,6 +24,7 @@ fn ready_line_names_workers_and_address() {
     assert_eq!(lines.len(), 2, "one driver line per worker expected:\n{err}");
     for l in &lines {
         let ok = l.ends_with(": driver epoll")
+            || l.ends_with(": driver io_uring (coop_taskrun, single_issuer, defer_taskrun)")
             || l.ends_with(": driver io_uring (coop_taskrun, single_issuer)")
             || l.ends_with(": driver io_uring (no setup flags)");
         assert!(ok, "unexpected driver line {l:?}");

@@ -121,30 +121,49 @@ impl Worker {
 /// What a worker thread reports back once it has started (or failed to).
 pub type Ready = Result<String, String>;
 
+/// io_uring setup flags, tried in this order; each worker logs the set it got.
+/// DEFER_TASKRUN (Linux 6.1) runs completion work only when the worker waits for completions
+/// (`io_uring_enter` with GETEVENTS), in one batch, instead of through the task-work queue after
+/// every wakeup. monoio waits that way whenever its run queue is empty, and no ringway task wakes
+/// itself in a loop, so a completion is reaped at the latest when the queued tasks have run.
+/// Each set: (label, COOP_TASKRUN + SINGLE_ISSUER, DEFER_TASKRUN).
+const URING_FLAG_SETS: [(&str, bool, bool); 3] = [
+    ("io_uring (coop_taskrun, single_issuer, defer_taskrun)", true, true),
+    ("io_uring (coop_taskrun, single_issuer)", true, false),
+    ("io_uring (no setup flags)", false, false),
+];
+
 /// Runs one worker on the current thread until shutdown. `listeners` are already bound.
 pub fn run(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, ready: Sender<Ready>) {
     let plan = shared.gen.plan.clone();
     let force_epoll = std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
     let driver = if force_epoll { Driver::Epoll } else { plan.server.driver };
     if driver != Driver::Epoll {
-        let mut b = io_uring::IoUring::builder();
-        b.setup_coop_taskrun().setup_single_issuer();
-        match RuntimeBuilder::<IoUringDriver>::new().uring_builder(b).with_entries(1024).enable_timer().build() {
-            Ok(mut rt) => {
-                return rt.block_on(main(id, shared, listeners, ready, "io_uring (coop_taskrun, single_issuer)"))
+        let mut last_err = String::new();
+        for (i, (label, coop, defer)) in URING_FLAG_SETS.into_iter().enumerate() {
+            let mut b = io_uring::IoUring::builder();
+            if coop {
+                b.setup_coop_taskrun().setup_single_issuer();
             }
-            Err(e) => log(&format!(
-                "worker {id}: io_uring with COOP_TASKRUN|SINGLE_ISSUER unavailable ({e}); trying without flags"
-            )),
-        }
-        match RuntimeBuilder::<IoUringDriver>::new().with_entries(1024).enable_timer().build() {
-            Ok(mut rt) => return rt.block_on(main(id, shared, listeners, ready, "io_uring (no setup flags)")),
-            Err(e) if driver == Driver::IoUring => {
-                let _ = ready.send(Err(format!("worker {id}: driver = \"io_uring\" but io_uring is unavailable: {e}")));
-                return;
+            if defer {
+                b.setup_defer_taskrun();
             }
-            Err(e) => log(&format!("worker {id}: io_uring unavailable ({e}); falling back to epoll")),
+            match RuntimeBuilder::<IoUringDriver>::new().uring_builder(b).with_entries(1024).enable_timer().build() {
+                Ok(mut rt) => return rt.block_on(main(id, shared, listeners, ready, label)),
+                Err(e) => {
+                    if i + 1 < URING_FLAG_SETS.len() {
+                        log(&format!("worker {id}: {label} unavailable ({e}); trying fewer flags"));
+                    }
+                    last_err = e.to_string();
+                }
+            }
         }
+        if driver == Driver::IoUring {
+            let _ =
+                ready.send(Err(format!("worker {id}: driver = \"io_uring\" but io_uring is unavailable: {last_err}")));
+            return;
+        }
+        log(&format!("worker {id}: io_uring unavailable ({last_err}); falling back to epoll"));
     }
     match RuntimeBuilder::<LegacyDriver>::new().enable_timer().build() {
         Ok(mut rt) => rt.block_on(main(id, shared, listeners, ready, "epoll")),
