@@ -250,3 +250,54 @@ fn long_body_head_is_forwarded_before_its_body() {
     c.read_body_with(&r, false, Instant::now() + Duration::from_secs(10), &mut |b| got.extend_from_slice(b)).unwrap();
     assert!(got == data, "1 MiB body differs (got {} bytes)", got.len());
 }
+
+#[test]
+fn held_body_read_in_pieces_goes_out_whole() {
+    // 30,000 bytes in three writes apart: the gateway reads them one by one, holding the
+    // head and what came so far, then writes the whole response.
+    let (_gw, body, c) =
+        split_gateway("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 30000\r\n\r\n");
+    let data = pattern_body(30_000);
+    let mut c = c.with_timeout(Duration::from_millis(300));
+    for part in data.chunks(10_000).take(2) {
+        body.send(part.to_vec()).unwrap();
+        thread::sleep(Duration::from_millis(50));
+    }
+    let early = c.try_read_head();
+    assert!(early.is_err(), "the head went out before the last third of a held body: {early:?}");
+    body.send(data[20_000..].to_vec()).unwrap();
+    let mut c = c.with_timeout(Duration::from_secs(5));
+    let r = c.read_response();
+    assert_eq!(r.status, 200, "{r}");
+    assert!(r.body == data, "held body differs (got {} bytes)", r.body.len());
+}
+
+#[test]
+fn slow_client_gets_a_large_body_intact() {
+    // A client that reads 16 KiB at a time with pauses fills the socket buffers, so the
+    // gateway's writes of head and body come back short and resume mid-way.
+    use std::io::Read;
+    let (_up, gw) = big_download_gateway();
+    for round in 0..2 {
+        let mut c = gw.connect().with_timeout(Duration::from_secs(20));
+        c.send(b"GET /test/warm HTTP/1.1\r\nHost: gw\r\n\r\n");
+        let head = c.try_read_head().unwrap_or_else(|e| panic!("round {round}: no head: {e}"));
+        assert_eq!(head.status, 200, "{}", head.head);
+        let len = 2 * 1024 * 1024;
+        let mut got = c.leftover().to_vec();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut reads = 0;
+        while got.len() < len {
+            let want = (len - got.len()).min(buf.len());
+            match c.stream.read(&mut buf[..want]) {
+                Ok(0) | Err(_) => panic!("round {round}: response ended early at {}", got.len()),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            reads += 1;
+            if reads % 8 == 0 {
+                thread::sleep(Duration::from_millis(2));
+            }
+        }
+        assert!(got == pattern_body(len), "round {round}: 2 MiB body corrupted");
+    }
+}
