@@ -123,6 +123,56 @@ fn reload_command_and_admin_endpoint() {
 }
 
 #[test]
+fn a_connection_opened_after_a_reload_returns_sees_the_new_config() {
+    // POST /reload answers once the new plan is published; workers move to it on their tick
+    // (50 ms). A connection accepted in between waits for that move, so the very first
+    // request after the answer already sees the new body, on whichever worker takes it.
+    let gw = Gateway::start(ROUTE);
+    for n in 1..=10 {
+        gw.edit_config(&format!("body = 'v{}'", n - 1), &format!("body = 'v{n}'"));
+        let r = gw.admin("POST", "/reload");
+        assert_eq!(r.status, 200, "{r}");
+        for _ in 0..4 {
+            let r = gw.get("/v");
+            assert_eq!((r.status, r.text()), (200, format!("v{n}")), "reload {n}: {r}");
+        }
+        // Let the tick move past the reload sometimes, land right after it other times.
+        thread::sleep(Duration::from_millis(n * 7));
+    }
+}
+
+#[test]
+fn an_access_log_that_cannot_be_opened_fails_the_reload() {
+    let gw = Gateway::start(ROUTE);
+    let dir = temp_path("ringway-reload-log", "d");
+    let log = dir.join("access.log");
+    let text = std::fs::read_to_string(gw.config_path()).unwrap();
+    let with_log = format!("[access_log]\ntarget = \"{}\"\n{}", log.display(), text.replace("'v0'", "'v1'"));
+    std::fs::write(gw.config_path(), &with_log).unwrap();
+    // The directory does not exist: refused, with the path, and the old plan stays.
+    let r = gw.admin("POST", "/reload");
+    assert_eq!(r.status, 400, "{r}");
+    assert!(r.text().contains("cannot open the access log") && r.text().contains("access.log"), "{r}");
+    for _ in 0..4 {
+        assert_eq!(gw.get("/v").text(), "v0");
+    }
+    // Once it can be opened, the same file reloads and every worker writes to it.
+    std::fs::create_dir_all(&dir).unwrap();
+    let r = gw.admin("POST", "/reload");
+    assert_eq!(r.status, 200, "{r}");
+    for _ in 0..4 {
+        assert_eq!(gw.get("/v").text(), "v1");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&log).unwrap_or_default().lines().count() < 4 {
+        assert!(Instant::now() < deadline, "{:?}", std::fs::read_to_string(&log));
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!gw.stderr_text().contains("staying on generation"), "{}", gw.stderr_text());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn quota_usage_and_new_routes_after_a_reload() {
     const KEY: &str = "reloadkey-0123456789abcdef";
     let cfg = format!(

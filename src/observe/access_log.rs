@@ -391,6 +391,17 @@ impl Target {
     }
 }
 
+/// Whether a worker will be able to open `target`: a file target is opened (created if missing)
+/// and closed again. A path that exists and is not a regular file (a FIFO) is not opened here:
+/// opening a FIFO for writing waits for its reader.
+pub fn check_target(target: &Target) -> io::Result<()> {
+    let Target::File(p) = target else { return Ok(()) };
+    match std::fs::metadata(p) {
+        Ok(m) if !m.is_file() => Ok(()),
+        _ => open_file(p).map(drop),
+    }
+}
+
 /// How the descriptor is written without stalling the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

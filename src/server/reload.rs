@@ -2,8 +2,9 @@
 //! `POST /reload` on the admin listener) reads, validates and compiles the config file again;
 //! an invalid one is logged as `file:line:col: message` and the running plan stays. A valid
 //! one takes over the quota counters and throttle buckets whose identity is unchanged, then
-//! is published; each worker picks it up on its next tick, and each connection between two
-//! requests, so a request always finishes on the plan it started with. Listen addresses
+//! is published; each worker picks it up on its next tick (a connection accepted after the
+//! publication waits for that tick), and each open connection between two requests, so a
+//! request always finishes on the plan it started with. Listen addresses
 //! added by the reload are bound here; removed ones are closed by the workers.
 
 use crate::config::plan::Plan;
@@ -76,6 +77,14 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
             return Err(e.to_string());
         }
     };
+    // Every worker opens the access log when it moves to the plan: a target it cannot open
+    // fails the reload here rather than leaving the workers on the old plan.
+    if let Some(a) = &plan.access_log {
+        if let Err(e) = crate::observe::access_log::check_target(&a.target) {
+            old.metrics.config_reload(false);
+            return Err(format!("{source}: cannot open the access log {:?}: {e}", a.target));
+        }
+    }
     let mut notes = Vec::new();
     // New addresses are bound now (one SO_REUSEPORT listener per running worker), so a port
     // that cannot be bound fails the reload instead of half-applying it. Removed addresses

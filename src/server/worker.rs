@@ -38,6 +38,9 @@ pub struct Worker {
     pub id: usize,
     /// The plan generation this worker serves.
     pub generation: u64,
+    /// A newer generation this worker could not move to (its access log did not open): not
+    /// retried, and new connections do not wait for it.
+    declined: Cell<u64>,
     pub plan: Arc<Plan>,
     pub metrics: Arc<Metrics>,
     /// This worker's high-resolution latency histograms (published about once a second).
@@ -62,6 +65,13 @@ pub struct Worker {
 }
 
 impl Worker {
+    /// A reload was published that this worker has not moved to yet (it does on its next tick).
+    #[inline]
+    fn switch_pending(&self) -> bool {
+        let n = reload::number();
+        n != self.generation && n != self.declined.get()
+    }
+
     /// This worker's counters.
     #[inline]
     pub fn m(&self) -> &WorkerMetrics {
@@ -192,6 +202,7 @@ fn build(
     Ok(Worker {
         id,
         generation: gen.number,
+        declined: Cell::new(gen.number),
         latency: gen.metrics.recorder(id),
         metrics: gen.metrics.clone(),
         access_log,
@@ -247,10 +258,10 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
     let mut tick = 0u64;
     let mut reopen_seen = LOG_REOPEN.load(Ordering::Relaxed);
     while !shutdown::requested() {
-        monoio::time::sleep(Duration::from_millis(50)).await;
+        monoio::time::sleep(TICK).await;
         tick += 1;
         let w = current.borrow().clone();
-        if w.generation != reload::number() {
+        if w.switch_pending() {
             if let Some(g) = reload::current() {
                 match build(id, &g, cache.clone(), counts()) {
                     Ok(nw) => {
@@ -276,7 +287,10 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
                         });
                         *current.borrow_mut() = Rc::new(nw);
                     }
-                    Err(e) => log(&e),
+                    Err(e) => {
+                        log(&format!("{e}; staying on generation {}", w.generation));
+                        w.declined.set(g.number);
+                    }
                 }
             }
         }
@@ -376,6 +390,11 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 // TCP_NODELAY comes from the listener (listener::prepare).
+                // A connection accepted after a reload was published is served on the new plan
+                // (its certificates, routes): wait for this thread's switch, a tick at most.
+                if current.borrow().switch_pending() {
+                    await_switch(&current).await;
+                }
                 // Counted before the task runs: a drain must not end while it is queued.
                 let w = current.borrow().clone();
                 w.set_fresh(true);
@@ -402,6 +421,20 @@ async fn accept_loop(
         }
     }
 }
+
+/// Waits until the worker tick has moved this thread to the published generation (or declined
+/// it); bounded, so a stalled tick cannot hold the accept loop.
+async fn await_switch(current: &Current) {
+    let deadline = Instant::now() + SWITCH_WAIT;
+    while current.borrow().switch_pending() && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The worker tick's period: how long a published reload may take to reach this thread.
+const TICK: Duration = Duration::from_millis(50);
+/// The longest a new connection waits for its thread to move to a published reload.
+const SWITCH_WAIT: Duration = Duration::from_millis(200);
 
 fn nanos() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
