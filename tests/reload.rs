@@ -142,6 +142,26 @@ fn a_connection_opened_after_a_reload_returns_sees_the_new_config() {
 }
 
 #[test]
+fn an_idle_keep_alive_connection_serves_its_next_request_on_the_new_config() {
+    // Connections idle between two requests when the reload lands (on both workers): their
+    // next request is served on the new plan, not the one they were waiting on.
+    let gw = Gateway::start(ROUTE);
+    let mut conns: Vec<Conn> = (0..8).map(|_| gw.connect()).collect();
+    for c in &mut conns {
+        assert_eq!(c.roundtrip("GET", "/v", &[], b"").text(), "v0");
+    }
+    gw.edit_config("body = 'v0'", "body = 'v1'");
+    let r = gw.admin("POST", "/reload");
+    assert_eq!(r.status, 200, "{r}");
+    // Past the workers' tick: they have switched while every connection sat idle.
+    thread::sleep(Duration::from_millis(300));
+    for (i, c) in conns.iter_mut().enumerate() {
+        let r = c.roundtrip("GET", "/v", &[], b"");
+        assert_eq!((r.status, r.text()), (200, "v1".to_string()), "connection {i}: {r}");
+    }
+}
+
+#[test]
 fn an_access_log_that_cannot_be_opened_fails_the_reload() {
     let gw = Gateway::start(ROUTE);
     let dir = temp_path("ringway-reload-log", "d");

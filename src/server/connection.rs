@@ -186,10 +186,13 @@ impl Conn {
     async fn run(&mut self, w: &Rc<Worker>, plan: &Plan, current: &Current) -> Ended {
         let mut caps = Captures::new();
         loop {
+            let Some(head) = self.read_head(w, plan).await else { return Ended::Done };
+            // The worker moved to a reloaded plan while this connection waited for the head
+            // (an idle keep-alive connection usually does): the head stays in `rbuf` and is
+            // parsed again and served on the new plan.
             if !Rc::ptr_eq(w, &current.borrow()) {
                 return Ended::Switch;
             }
-            let Some(head) = self.read_head(w, plan).await else { return Ended::Done };
             self.consumed = head.len;
             self.body_done = head.body == BodyKind::None;
             self.head_len = head.len;
