@@ -1,0 +1,106 @@
+//! ringway patch: batched waits. When the last wakeup reaped a busy batch of completions,
+//! the next wait asks the kernel for `want` completions but gives up waiting for more than
+//! one after `min_wait_us` (IORING_ENTER_EXT_ARG with `min_wait_usec`, Linux 6.12+). Under
+//! load the thread then sleeps and wakes once per batch instead of once per completion;
+//! when idle or lightly loaded it waits for one completion as before. A kernel that refuses
+//! `min_wait_usec` (EINVAL) turns batching off for the thread.
+
+use std::{cell::Cell, io, os::unix::io::RawFd, time::Duration};
+
+/// How a thread waits for completions when it is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitBatching {
+    /// A wakeup that reaped at least this many completions counts as busy.
+    pub busy: usize,
+    /// Completions a busy thread waits for.
+    pub want: u32,
+    /// Longest wait for `want` (microseconds); after it one completion ends the wait.
+    pub min_wait_us: u32,
+}
+
+thread_local! {
+    static BATCHING: Cell<Option<WaitBatching>> = const { Cell::new(None) };
+    static LAST_BATCH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Sets (or with `None` clears) batched waits for the io_uring runtime of this thread.
+pub fn set_wait_batching(b: Option<WaitBatching>) {
+    BATCHING.with(|c| c.set(b));
+}
+
+/// Records how many completions the last wakeup reaped.
+#[inline]
+pub(crate) fn reaped(n: usize) {
+    LAST_BATCH.with(|c| c.set(n));
+}
+
+/// The batched wait to make now, if any.
+#[inline]
+pub(crate) fn wanted() -> Option<WaitBatching> {
+    let b = BATCHING.with(|c| c.get())?;
+    (LAST_BATCH.with(|c| c.get()) >= b.busy && b.want > 1).then_some(b)
+}
+
+/// `struct io_uring_getevents_arg` (the `pad` of older headers is `min_wait_usec`).
+#[repr(C)]
+struct GetEventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+
+#[repr(C)]
+struct KernelTimespec {
+    tv_sec: i64,
+    tv_nsec: i64,
+}
+
+const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_ENTER_EXT_ARG: u32 = 8;
+
+/// Submits `to_submit` entries and waits as `b` says, at most `timeout`. Ok(false): the kernel
+/// does not take `min_wait_usec`; batching is now off for this thread and nothing was done.
+pub(crate) fn enter(
+    fd: RawFd,
+    to_submit: u32,
+    b: WaitBatching,
+    timeout: Option<Duration>,
+) -> io::Result<bool> {
+    let ts = timeout.map(|d| KernelTimespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: d.subsec_nanos() as i64,
+    });
+    let arg = GetEventsArg {
+        sigmask: 0,
+        sigmask_sz: 0,
+        min_wait_usec: b.min_wait_us,
+        ts: ts.as_ref().map_or(0, |t| t as *const KernelTimespec as u64),
+    };
+    // SAFETY: `arg` and the timespec it points to live across the call; the kernel only
+    // reads them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_enter,
+            fd,
+            to_submit,
+            b.want,
+            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+            &arg as *const GetEventsArg,
+            std::mem::size_of::<GetEventsArg>(),
+        )
+    };
+    if r >= 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) => {
+            set_wait_batching(None);
+            Ok(false)
+        }
+        // A timeout or a signal ends the wait like any wakeup.
+        Some(libc::ETIME) | Some(libc::EINTR) => Ok(true),
+        _ => Err(e),
+    }
+}
