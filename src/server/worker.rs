@@ -158,8 +158,9 @@ fn kernel_has_min_wait() -> bool {
     if unsafe { libc::uname(&mut u) } != 0 {
         return false;
     }
-    let release: Vec<u8> = u.release.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-    kernel_at_least(&release, (6, 12))
+    // SAFETY: uname wrote a NUL-terminated release string into the buffer.
+    let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
+    kernel_at_least(release.to_bytes(), (6, 12))
 }
 
 /// `release` ("6.18.44-fc-v1300") is at least `want` (major, minor).
