@@ -241,6 +241,30 @@ fn refuses_to_start_when_another_ringway_serves_the_port() {
 }
 
 #[test]
+fn two_ringways_started_at_once_on_one_port_never_both_serve() {
+    // Each probes the port before binding it; both probes can pass before either binds.
+    // The check after binding must then refuse at least one of them.
+    for round in 0..10 {
+        let port = free_port();
+        let mut a = Gateway::builder(&mock_route("/", "GET", "a")).port(port).spawn();
+        let mut b = Gateway::builder(&mock_route("/", "GET", "b")).port(port).spawn();
+        let ready_a = a.wait_ready(Duration::from_secs(10)).is_ok();
+        let ready_b = b.wait_ready(Duration::from_secs(10)).is_ok();
+        assert!(
+            !(ready_a && ready_b),
+            "round {round}: both serve port {port}\n{}\n{}",
+            a.stderr_text(),
+            b.stderr_text()
+        );
+        for (ready, gw) in [(ready_a, &a), (ready_b, &b)] {
+            if !ready {
+                assert!(gw.stderr_text().contains("already in use"), "round {round}:\n{}", gw.stderr_text());
+            }
+        }
+    }
+}
+
+#[test]
 fn run_with_bad_config_fails_with_location() {
     let mut gw = Gateway::builder(
         "[[routes]]\npath = \"/{proxy+}/x\"\nmethod = \"GET\"\nintegration = { type = \"mock\", status = 200 }\n",

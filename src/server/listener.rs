@@ -1,13 +1,14 @@
 //! Listening sockets: one SO_REUSEPORT listener per worker per address, after making
 //! sure no other process already serves the port (SO_REUSEPORT would silently share it),
 //! and the options every accepted connection takes from its listener.
+//! Startup and reload only; nothing here runs per connection.
 
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
 
 /// Fails with a clear message when another socket already listens on `addr`.
-pub fn ensure_free(addr: SocketAddr) -> io::Result<()> {
+fn ensure_free(addr: SocketAddr) -> io::Result<()> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
     match s.bind(&addr.into()) {
@@ -18,6 +19,70 @@ pub fn ensure_free(addr: SocketAddr) -> io::Result<()> {
         )),
         Err(e) => Err(io::Error::new(e.kind(), format!("cannot bind {addr}: {e}"))),
     }
+}
+
+/// `n` SO_REUSEPORT listeners on `addr`, one per worker, and no other process's. The probe
+/// before binding catches a port already served; the check after binding catches another
+/// process that probed and bound at the same moment (then both may fail, never both serve).
+pub fn bind_all(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::TcpListener>> {
+    ensure_free(addr)?;
+    let ls = (0..n).map(|_| bind(addr)).collect::<io::Result<Vec<_>>>()?;
+    let ours: Vec<u64> = ls.iter().filter_map(inode).collect();
+    if let Some(n) = foreign_listeners(addr, &ours) {
+        if n > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{addr} is already in use by another process (bound at the same time); refusing to share it"),
+            ));
+        }
+    }
+    Ok(ls)
+}
+
+fn inode(l: &std::net::TcpListener) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a valid fd and a stat buffer the call fills.
+    (unsafe { libc::fstat(l.as_raw_fd(), st.as_mut_ptr()) } == 0).then(|| unsafe { st.assume_init() }.st_ino as u64)
+}
+
+/// Listening sockets on `addr`'s port that overlap it (same address, or either is the
+/// wildcard) and are not in `ours`, from /proc/net/tcp{,6}. None when the table is unreadable.
+fn foreign_listeners(addr: SocketAddr, ours: &[u64]) -> Option<usize> {
+    let table = if addr.is_ipv4() { "/proc/net/tcp" } else { "/proc/net/tcp6" };
+    let text = std::fs::read_to_string(table).ok()?;
+    Some(
+        text.lines()
+            .skip(1)
+            .filter_map(parse_listener)
+            .filter(|(a, ino)| overlaps(*a, addr) && !ours.contains(ino))
+            .count(),
+    )
+}
+
+/// (local address, inode) of a LISTEN row of /proc/net/tcp or tcp6.
+fn parse_listener(line: &str) -> Option<(SocketAddr, u64)> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if f.len() < 10 || f[3] != "0A" {
+        return None;
+    }
+    let (ip, port) = f[1].split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    // The kernel prints the address as native-endian 32-bit words of its network-order bytes.
+    let mut bytes = Vec::with_capacity(16);
+    for w in 0..ip.len() / 8 {
+        bytes.extend_from_slice(&u32::from_str_radix(ip.get(w * 8..w * 8 + 8)?, 16).ok()?.to_ne_bytes());
+    }
+    let ip: std::net::IpAddr = match bytes.len() {
+        4 => <[u8; 4]>::try_from(bytes).ok()?.into(),
+        16 => <[u8; 16]>::try_from(bytes).ok()?.into(),
+        _ => return None,
+    };
+    Some((SocketAddr::new(ip, port), f[9].parse().ok()?))
+}
+
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// Sets on the listener what its connections should have, so no accepted connection costs
@@ -60,6 +125,37 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn a_listener_bound_by_another_process_at_the_same_moment_is_refused() {
+        // Stands in for the other process: a SO_REUSEPORT listener that ensure_free's probe
+        // cannot see, because it is bound after the probe.
+        let other = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = other.local_addr().unwrap();
+        let ls = (0..2).map(|_| bind(addr)).collect::<io::Result<Vec<_>>>().unwrap();
+        let ours: Vec<u64> = ls.iter().filter_map(inode).collect();
+        assert_eq!(ours.len(), 2);
+        assert_eq!(foreign_listeners(addr, &ours), Some(1), "the other listener is seen");
+        assert_eq!(foreign_listeners(addr, &[ours[0], ours[1], inode(&other).unwrap()]), Some(0));
+        let err = bind_all(addr, 2).unwrap_err();
+        assert!(err.to_string().contains("already in use"), "{err}");
+        drop((other, ls));
+        let free = bind_all(addr, 2).expect("the port is free again");
+        assert_eq!(free.len(), 2);
+    }
+
+    #[test]
+    fn listen_rows_of_proc_net_tcp_parse() {
+        let v4 = "   0: 0100007F:9925 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123456 1 0000000000000000 100 0 0 10 0";
+        assert_eq!(parse_listener(v4), Some(("127.0.0.1:39205".parse().unwrap(), 123456)));
+        let v6 = "   1: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1 0000000000000000 100 0 0 10 0";
+        assert_eq!(parse_listener(v6), Some(("[::1]:8080".parse().unwrap(), 77)));
+        let established = v4.replace(" 0A ", " 01 ");
+        assert_eq!(parse_listener(&established), None);
+        assert!(overlaps("0.0.0.0:80".parse().unwrap(), "127.0.0.1:80".parse().unwrap()));
+        assert!(!overlaps("127.0.0.2:80".parse().unwrap(), "127.0.0.1:80".parse().unwrap()));
+        assert!(!overlaps("127.0.0.1:81".parse().unwrap(), "127.0.0.1:80".parse().unwrap()));
+    }
 
     #[test]
     fn accepted_connections_inherit_nodelay() {

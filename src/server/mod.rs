@@ -53,9 +53,13 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
         (None, true) => return Err("--upgrade needs server.control_socket in the config".into()),
         (_, false) => handover::from_systemd(),
     };
+    let n = plan.server.workers;
+    // Addresses not inherited: n listeners each, bound now so that a port another process
+    // serves fails the start before any worker runs.
+    let mut fresh = Vec::new();
     for addr in &plan.server.listen {
         if !inherited.listeners.iter().any(|(a, _)| a == addr) {
-            listener::ensure_free(*addr).map_err(|e| e.to_string())?;
+            fresh.push((*addr, listener::bind_all(*addr, n).map_err(|e| e.to_string())?));
         }
     }
     state::restore(&plan);
@@ -70,7 +74,6 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
         let handed = inherited.admin.take().filter(|(a, _)| *a == addr).map(|(_, l)| l);
         crate::observe::admin::start(addr, admin, handed)?;
     }
-    let n = plan.server.workers;
     let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..n).map(|_| Vec::new()).collect();
     for ls in per_worker.iter_mut() {
         for addr in &plan.server.listen {
@@ -79,7 +82,10 @@ pub fn serve(plan: Plan, upgrade: bool) -> Result<(), String> {
             let l = match inherited.listeners.iter().position(|(a, _)| a == addr) {
                 Some(i) if inherited.shared => inherited.listeners[i].1.try_clone().map_err(|e| e.to_string())?,
                 Some(i) => inherited.listeners.swap_remove(i).1,
-                None => listener::bind(*addr).map_err(|e| e.to_string())?,
+                None => match fresh.iter_mut().find(|(a, _)| a == addr).and_then(|(_, ls)| ls.pop()) {
+                    Some(l) => l,
+                    None => return Err(format!("{addr}: no listener left for a worker")),
+                },
             };
             prepare(&l, *addr, plan.server.defer_accept);
             handover::register(*addr, &l);

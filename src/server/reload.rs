@@ -92,11 +92,7 @@ pub fn reload(new_metrics: impl Fn(&Plan) -> Metrics) -> Result<String, String> 
     let workers = old.plan.server.workers;
     let mut bound = Vec::new();
     for addr in plan.server.listen.iter().filter(|a| !old.plan.server.listen.contains(a)) {
-        let bind_all = || -> std::io::Result<Vec<std::net::TcpListener>> {
-            super::listener::ensure_free(*addr)?;
-            (0..workers).map(|_| super::listener::bind(*addr)).collect()
-        };
-        match bind_all() {
+        match super::listener::bind_all(*addr, workers) {
             Ok(ls) => {
                 for l in &ls {
                     super::prepare(l, *addr, plan.server.defer_accept);
