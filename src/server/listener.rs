@@ -43,7 +43,7 @@ fn inode(l: &std::net::TcpListener) -> Option<u64> {
     use std::os::fd::AsRawFd;
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: a valid fd and a stat buffer the call fills.
-    (unsafe { libc::fstat(l.as_raw_fd(), st.as_mut_ptr()) } == 0).then(|| unsafe { st.assume_init() }.st_ino as u64)
+    (unsafe { libc::fstat(l.as_raw_fd(), st.as_mut_ptr()) } == 0).then(|| unsafe { st.assume_init() }.st_ino)
 }
 
 /// Listening sockets on `addr`'s port that overlap it (same address, or either is the
