@@ -16,6 +16,9 @@ pub(crate) mod thread;
 mod legacy;
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 mod uring;
+// ringway patch: batched waits for both drivers (see batch.rs).
+#[cfg(target_os = "linux")]
+pub(crate) mod batch;
 
 mod util;
 
@@ -31,8 +34,8 @@ pub use self::legacy::LegacyDriver;
 #[cfg(feature = "legacy")]
 use self::legacy::LegacyInner;
 use self::op::{CompletionMeta, Op, OpAble};
-#[cfg(all(target_os = "linux", feature = "iouring"))]
-pub use self::uring::batch::{set_wait_batching, WaitBatching};
+#[cfg(target_os = "linux")]
+pub use self::batch::{set_wait_batching, WaitBatching};
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 pub use self::uring::IoUringDriver;
 #[cfg(all(target_os = "linux", feature = "iouring"))]

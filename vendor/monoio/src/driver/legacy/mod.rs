@@ -152,10 +152,34 @@ impl LegacyDriver {
 
         // here we borrow 2 mut self, but its safe.
         let events = unsafe { &mut (*self.inner.get()).events };
-        match inner.poll.poll(events, timeout) {
-            Ok(_) => {}
-            Err(ref e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+
+        // ringway patch: a busy thread about to block lets events gather first (see batch.rs).
+        // Events already pending are taken at once, and then the thread stays "busy".
+        #[allow(unused_mut)]
+        let mut probed = false;
+        #[cfg(target_os = "linux")]
+        if timeout != Some(Duration::ZERO) {
+            if let Some(b) = super::batch::wanted() {
+                match inner.poll.poll(events, Some(Duration::ZERO)) {
+                    Ok(_) => {}
+                    Err(ref e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+                probed = !events.is_empty();
+                if !probed {
+                    std::thread::sleep(Duration::from_micros(b.min_wait_us as u64));
+                }
+            }
+        }
+
+        if !probed {
+            match inner.poll.poll(events, timeout) {
+                Ok(_) => {}
+                Err(ref e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            #[cfg(target_os = "linux")]
+            super::batch::reaped(events.iter().count());
         }
         #[cfg(unix)]
         let iter = events.iter();

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::utils::slab::Slab;
 
-pub(crate) mod batch;
+use super::batch;
 mod lifecycle;
 #[cfg(feature = "sync")]
 mod waker;

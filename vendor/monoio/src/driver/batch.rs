@@ -1,20 +1,25 @@
-//! ringway patch: batched waits. When the last wakeup reaped a busy batch of completions,
-//! the next wait asks the kernel for `want` completions but gives up waiting for more than
-//! one after `min_wait_us` (IORING_ENTER_EXT_ARG with `min_wait_usec`, Linux 6.12+). Under
-//! load the thread then sleeps and wakes once per batch instead of once per completion;
-//! when idle or lightly loaded it waits for one completion as before. A kernel that refuses
-//! `min_wait_usec` (EINVAL) turns batching off for the thread.
+//! ringway patch: batched waits. When the last wakeup found a busy batch of completions
+//! (io_uring) or events (epoll), the next wait lets more gather before the thread sleeps
+//! and wakes again. Under load the thread then sleeps and wakes once per batch instead of
+//! once per completion; when idle or lightly loaded it waits for one as before.
+//!
+//! - io_uring: the wait asks the kernel for `want` completions but settles for one after
+//!   `min_wait_us` (IORING_ENTER_EXT_ARG with `min_wait_usec`, Linux 6.12+). A kernel that
+//!   refuses `min_wait_usec` (EINVAL) turns batching off for the thread.
+//! - epoll: `epoll_wait` has no minimum batch, so the thread sleeps `min_wait_us` first and
+//!   then waits as before (`want` is not used).
 
 use std::{cell::Cell, io, os::unix::io::RawFd, time::Duration};
 
 /// How a thread waits for completions when it is busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitBatching {
-    /// A wakeup that reaped at least this many completions counts as busy.
+    /// A wakeup that reaped at least this many completions (or epoll events) counts as busy.
     pub busy: usize,
-    /// Completions a busy thread waits for.
+    /// Completions a busy io_uring thread waits for.
     pub want: u32,
-    /// Longest wait for `want` (microseconds); after it one completion ends the wait.
+    /// io_uring: longest wait for `want` (microseconds); after it one completion ends the
+    /// wait. epoll: how long a busy thread sleeps before it waits.
     pub min_wait_us: u32,
 }
 
@@ -23,7 +28,7 @@ thread_local! {
     static LAST_BATCH: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Sets (or with `None` clears) batched waits for the io_uring runtime of this thread.
+/// Sets (or with `None` clears) batched waits for the runtime of this thread.
 pub fn set_wait_batching(b: Option<WaitBatching>) {
     BATCHING.with(|c| c.set(b));
 }
