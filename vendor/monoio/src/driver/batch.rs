@@ -21,11 +21,15 @@ pub struct WaitBatching {
     /// io_uring: longest wait for `want` (microseconds); after it one completion ends the
     /// wait. epoll: how long a busy thread sleeps before it waits.
     pub min_wait_us: u32,
+    /// Waits made plainly after a batched wait that ended with fewer than `want`: too few
+    /// connections were active to fill a batch, and waiting for one stalled them all.
+    pub hold: u32,
 }
 
 thread_local! {
     static BATCHING: Cell<Option<WaitBatching>> = const { Cell::new(None) };
     static LAST_BATCH: Cell<usize> = const { Cell::new(0) };
+    static HOLD: Cell<u32> = const { Cell::new(0) };
 }
 
 /// Sets (or with `None` clears) batched waits for the runtime of this thread.
@@ -43,7 +47,23 @@ pub(crate) fn reaped(n: usize) {
 #[inline]
 pub(crate) fn wanted() -> Option<WaitBatching> {
     let b = BATCHING.with(|c| c.get())?;
-    (LAST_BATCH.with(|c| c.get()) >= b.busy && b.want > 1).then_some(b)
+    let held = HOLD.with(|h| {
+        let n = h.get();
+        h.set(n.saturating_sub(1));
+        n > 0
+    });
+    (!held && LAST_BATCH.with(|c| c.get()) >= b.busy && b.want > 1).then_some(b)
+}
+
+/// After a batched wait and the reap that followed it: a batch that did not fill holds
+/// batching back for the next `hold` waits.
+#[inline]
+pub(crate) fn batched_wait_ended() {
+    if let Some(b) = BATCHING.with(|c| c.get()) {
+        if LAST_BATCH.with(|c| c.get()) < b.want as usize {
+            HOLD.with(|h| h.set(b.hold));
+        }
+    }
 }
 
 /// `struct io_uring_getevents_arg` (the `pad` of older headers is `min_wait_usec`).

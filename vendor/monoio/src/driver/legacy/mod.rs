@@ -157,6 +157,8 @@ impl LegacyDriver {
         // Events already pending are taken at once, and then the thread stays "busy".
         #[allow(unused_mut)]
         let mut probed = false;
+        #[allow(unused_mut)]
+        let mut slept = false;
         #[cfg(target_os = "linux")]
         if timeout != Some(Duration::ZERO) {
             if let Some(b) = super::batch::wanted() {
@@ -168,6 +170,7 @@ impl LegacyDriver {
                 probed = !events.is_empty();
                 if !probed {
                     std::thread::sleep(Duration::from_micros(b.min_wait_us as u64));
+                    slept = true;
                 }
             }
         }
@@ -180,6 +183,10 @@ impl LegacyDriver {
             }
             #[cfg(target_os = "linux")]
             super::batch::reaped(events.iter().count());
+            #[cfg(target_os = "linux")]
+            if slept {
+                super::batch::batched_wait_ended();
+            }
         }
         #[cfg(unix)]
         let iter = events.iter();

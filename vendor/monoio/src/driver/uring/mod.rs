@@ -247,6 +247,7 @@ impl IoUringDriver {
             }
         }
 
+        let mut batched = false;
         if need_wait {
             // Install timeout and eventfd for unpark if sync is enabled
 
@@ -280,7 +281,7 @@ impl IoUringDriver {
             }
 
             // ringway patch: a busy thread waits for a batch (see batch.rs).
-            let batched = match batch::wanted().filter(|_| timeout.is_none() || inner.ext_arg) {
+            batched = match batch::wanted().filter(|_| timeout.is_none() || inner.ext_arg) {
                 Some(b) => {
                     let fd = inner.uring.as_raw_fd();
                     let to_submit = inner.uring.submission().len() as u32;
@@ -330,6 +331,9 @@ impl IoUringDriver {
 
         // Process CQ
         inner.tick()?;
+        if batched {
+            batch::batched_wait_ended();
+        }
 
         Ok(())
     }
