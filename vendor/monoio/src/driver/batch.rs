@@ -6,8 +6,12 @@
 //! - io_uring: the wait asks the kernel for `want` completions but settles for one after
 //!   `min_wait_us` (IORING_ENTER_EXT_ARG with `min_wait_usec`, Linux 6.12+). A kernel that
 //!   refuses `min_wait_usec` (EINVAL) turns batching off for the thread.
-//! - epoll: `epoll_wait` has no minimum batch, so the thread sleeps `min_wait_us` first and
-//!   then waits as before (`want` is not used).
+//! - epoll: `epoll_wait` has no minimum batch, so a thread that would block sleeps
+//!   `min_wait_us` first and then waits as before.
+//!
+//! A batched wait that ends with fewer than `want` (too few active connections to fill a
+//! batch: each waits on this thread, so waiting stalls them all) makes the next `hold`
+//! waits plain.
 
 use std::{cell::Cell, io, os::unix::io::RawFd, time::Duration};
 
@@ -16,7 +20,8 @@ use std::{cell::Cell, io, os::unix::io::RawFd, time::Duration};
 pub struct WaitBatching {
     /// A wakeup that reaped at least this many completions (or epoll events) counts as busy.
     pub busy: usize,
-    /// Completions a busy io_uring thread waits for.
+    /// Completions a busy io_uring thread waits for; with epoll, the events a sleep must
+    /// gather to count as filled.
     pub want: u32,
     /// io_uring: longest wait for `want` (microseconds); after it one completion ends the
     /// wait. epoll: how long a busy thread sleeps before it waits.
