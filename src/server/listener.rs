@@ -28,13 +28,11 @@ pub fn bind_all(addr: SocketAddr, n: usize) -> io::Result<Vec<std::net::TcpListe
     ensure_free(addr)?;
     let ls = (0..n).map(|_| bind(addr)).collect::<io::Result<Vec<_>>>()?;
     let ours: Vec<u64> = ls.iter().filter_map(inode).collect();
-    if let Some(n) = foreign_listeners(addr, &ours) {
-        if n > 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("{addr} is already in use by another process (bound at the same time); refusing to share it"),
-            ));
-        }
+    if foreign_listeners(addr, &ours).is_some_and(|n| n > 0) {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("{addr} is already in use by another process (bound at the same time); refusing to share it"),
+        ));
     }
     Ok(ls)
 }
