@@ -144,12 +144,13 @@ const URING_FLAG_SETS: [(&str, bool, bool); 3] = [
 ];
 
 /// How a busy io_uring worker waits (our monoio patch, vendor/monoio/RINGWAY.md): after a
-/// wakeup that reaped 8 or more completions, the next wait asks for 12 and, 50 µs into it,
+/// wakeup that reaped 8 or more completions, the next wait submits, then asks for 6 more
+/// completions than the submission posted at once (sends that went out), and 50 µs into it
 /// settles for one. Under load the worker sleeps and wakes once per batch, not once per
-/// completion. A batched wait that ends with fewer than 12 means too few connections are
-/// active to fill one (each waits on this worker): the next 16 waits are plain, so a client
-/// with a few connections is not slowed (wrk -c8: 0.45 ms p50 without the hold, 0.24 with).
-const WAIT_BATCHING: monoio::WaitBatching = monoio::WaitBatching { busy: 8, want: 12, min_wait_us: 50, hold: 16 };
+/// completion. A batched wait that ends short means too few connections are active to fill
+/// one (each waits on this worker): the next 4 waits are plain, so a client with a few
+/// connections is not slowed (wrk -c8: 0.45 ms p50 without the hold, 0.24 with).
+const WAIT_BATCHING: monoio::WaitBatching = monoio::WaitBatching { busy: 8, want: 6, min_wait_us: 50, hold: 4 };
 
 /// The same for an epoll worker: after a wakeup with 8 or more events, a worker about to
 /// block (nothing pending) sleeps 100 µs first, as `epoll_wait` has no minimum batch, so it

@@ -3,7 +3,9 @@
 //! and wakes again. Under load the thread then sleeps and wakes once per batch instead of
 //! once per completion; when idle or lightly loaded it waits for one as before.
 //!
-//! - io_uring: the wait asks the kernel for `want` completions but settles for one after
+//! - io_uring: the thread submits first, then asks the kernel for `want` completions beyond
+//!   those the submission posted at once (a send to a socket with room completes inline;
+//!   counting it would fill a batch with the thread's own work), and settles for one after
 //!   `min_wait_us` (IORING_ENTER_EXT_ARG with `min_wait_usec`, Linux 6.12+). A kernel that
 //!   refuses `min_wait_usec` (EINVAL) turns batching off for the thread.
 //! - epoll: `epoll_wait` has no minimum batch, so a thread that would block sleeps
@@ -20,8 +22,8 @@ use std::{cell::Cell, io, os::unix::io::RawFd, time::Duration};
 pub struct WaitBatching {
     /// A wakeup that reaped at least this many completions (or epoll events) counts as busy.
     pub busy: usize,
-    /// Completions a busy io_uring thread waits for; with epoll, the events a sleep must
-    /// gather to count as filled.
+    /// Completions a busy io_uring thread waits for, beyond those its submission posted at
+    /// once; with epoll, the events a sleep must gather to count as filled.
     pub want: u32,
     /// io_uring: longest wait for `want` (microseconds); after it one completion ends the
     /// wait. epoll: how long a busy thread sleeps before it waits.
@@ -60,12 +62,12 @@ pub(crate) fn wanted() -> Option<WaitBatching> {
     (!held && LAST_BATCH.with(|c| c.get()) >= b.busy && b.want > 1).then_some(b)
 }
 
-/// After a batched wait and the reap that followed it: a batch that did not fill holds
-/// batching back for the next `hold` waits.
+/// After a batched wait and the reap that followed it: a batch short of `filled` (the count a
+/// full batch reaps) holds batching back for the next `hold` waits.
 #[inline]
-pub(crate) fn batched_wait_ended() {
+pub(crate) fn batched_wait_ended(filled: usize) {
     if let Some(b) = BATCHING.with(|c| c.get()) {
-        if LAST_BATCH.with(|c| c.get()) < b.want as usize {
+        if LAST_BATCH.with(|c| c.get()) < filled {
             HOLD.with(|h| h.set(b.hold));
         }
     }
@@ -89,11 +91,12 @@ struct KernelTimespec {
 const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_ENTER_EXT_ARG: u32 = 8;
 
-/// Submits `to_submit` entries and waits as `b` says, at most `timeout`. Ok(false): the kernel
-/// does not take `min_wait_usec`; batching is now off for this thread and nothing was done.
-pub(crate) fn enter(
+/// Waits for `wait_nr` completions, settling for one after `b.min_wait_us`, at most `timeout`.
+/// Ok(false): the kernel does not take `min_wait_usec`; batching is now off for this thread
+/// and nothing was done.
+pub(crate) fn wait(
     fd: RawFd,
-    to_submit: u32,
+    wait_nr: u32,
     b: WaitBatching,
     timeout: Option<Duration>,
 ) -> io::Result<bool> {
@@ -113,8 +116,8 @@ pub(crate) fn enter(
         libc::syscall(
             libc::SYS_io_uring_enter,
             fd,
-            to_submit,
-            b.want,
+            0,
+            wait_nr,
             IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
             &arg as *const GetEventsArg,
             std::mem::size_of::<GetEventsArg>(),

@@ -158,7 +158,7 @@ impl LegacyDriver {
         #[allow(unused_mut)]
         let mut probed = false;
         #[allow(unused_mut)]
-        let mut slept = false;
+        let mut slept: Option<usize> = None;
         #[cfg(target_os = "linux")]
         if timeout != Some(Duration::ZERO) {
             if let Some(b) = super::batch::wanted() {
@@ -170,7 +170,7 @@ impl LegacyDriver {
                 probed = !events.is_empty();
                 if !probed {
                     std::thread::sleep(Duration::from_micros(b.min_wait_us as u64));
-                    slept = true;
+                    slept = Some(b.want as usize);
                 }
             }
         }
@@ -184,8 +184,8 @@ impl LegacyDriver {
             #[cfg(target_os = "linux")]
             super::batch::reaped(events.iter().count());
             #[cfg(target_os = "linux")]
-            if slept {
-                super::batch::batched_wait_ended();
+            if let Some(filled) = slept {
+                super::batch::batched_wait_ended(filled);
             }
         }
         #[cfg(unix)]

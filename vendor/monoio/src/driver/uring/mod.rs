@@ -248,6 +248,7 @@ impl IoUringDriver {
         }
 
         let mut batched = false;
+        let mut filled = 0;
         if need_wait {
             // Install timeout and eventfd for unpark if sync is enabled
 
@@ -280,12 +281,17 @@ impl IoUringDriver {
                 self.install_eventfd(inner, inner.shared_waker.as_raw_fd());
             }
 
-            // ringway patch: a busy thread waits for a batch (see batch.rs).
+            // ringway patch: a busy thread waits for a batch (see batch.rs). It submits
+            // first: the completions the submission posts at once (a send to a socket with
+            // room) do not count toward the batch.
             batched = match batch::wanted().filter(|_| timeout.is_none() || inner.ext_arg) {
                 Some(b) => {
-                    let fd = inner.uring.as_raw_fd();
-                    let to_submit = inner.uring.submission().len() as u32;
-                    batch::enter(fd, to_submit, b, timeout)?
+                    if !inner.uring.submission().is_empty() {
+                        inner.submit()?;
+                    }
+                    let posted = inner.uring.completion().len() as u32;
+                    filled = (posted + b.want) as usize;
+                    batch::wait(inner.uring.as_raw_fd(), posted + b.want, b, timeout)?
                 }
                 None => false,
             };
@@ -332,7 +338,7 @@ impl IoUringDriver {
         // Process CQ
         inner.tick()?;
         if batched {
-            batch::batched_wait_ended();
+            batch::batched_wait_ended(filled);
         }
 
         Ok(())
