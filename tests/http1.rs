@@ -377,3 +377,28 @@ fn expect_100_continue_on_unknown_route_does_not_desync() {
     thread::sleep(Duration::from_millis(100));
     assert!(up.requests().iter().all(|q| q.target == "/petstore/next"), "{:?}", up.requests());
 }
+
+/// A client that sends its requests and half-closes in one go gets every answer, and then
+/// the close: the end of the stream arrives with the last bytes read, so the worker must
+/// still see it after a short read emptied the socket (the epoll driver skips the read that
+/// would fail with EAGAIN; it must not skip the one that returns end of stream).
+#[test]
+fn requests_then_half_close_get_answers_then_close() {
+    let (up, gw) = echo_gateway();
+    for delay_fin in [false, true] {
+        let mut c = gw.connect();
+        let mut batch = request("GET", "/test/one", &[], b"");
+        batch.extend(request("GET", "/test/two", &[], b""));
+        c.send(&batch);
+        if delay_fin {
+            thread::sleep(Duration::from_millis(100));
+        }
+        c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let one = c.read_response();
+        let two = c.read_response();
+        assert_eq!((one.status, one.text().as_str()), (200, "GET /petstore/one\n"), "delayed FIN {delay_fin}: {one}");
+        assert_eq!((two.status, two.text().as_str()), (200, "GET /petstore/two\n"), "delayed FIN {delay_fin}: {two}");
+        assert_eq!(c.wait_closed(Duration::from_secs(3)), CloseState::Closed, "delayed FIN {delay_fin}: left open");
+    }
+    assert_eq!(up.request_count(), 4);
+}

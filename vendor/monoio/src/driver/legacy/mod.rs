@@ -329,12 +329,20 @@ impl LegacyInner {
         }
 
         match OpAble::legacy_call(data) {
-            Ok(n) => Poll::Ready(CompletionMeta {
-                result: Ok(n),
-                flags: 0,
-            }),
+            Ok(n) => {
+                // ringway patch: a short read from a stream socket emptied it; wait for the
+                // next readiness event rather than try a read that fails with EAGAIN. Only
+                // READABLE is cleared: a peer's close (READ_CLOSED) stays seen.
+                if data.legacy_drained(n) {
+                    ref_mut.clear_readiness(Ready::READABLE);
+                }
+                Poll::Ready(CompletionMeta {
+                    result: Ok(n),
+                    flags: 0,
+                })
+            }
             Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
-                ref_mut.clear_readiness(direction.mask());
+                ref_mut.clear_readiness(Ready::READABLE);
                 ref_mut.set_waker(cx, direction);
                 Poll::Pending
             }
