@@ -301,3 +301,32 @@ fn slow_client_gets_a_large_body_intact() {
         assert!(got == pattern_body(len), "round {round}: 2 MiB body corrupted");
     }
 }
+
+/// A request that arrives while the response before it waits on a slow reader is answered
+/// once that response is out: the worker must not lose the readiness of a connection whose
+/// writes are waiting (both drivers keep read and write readiness apart).
+#[test]
+fn request_sent_during_a_stalled_download_is_answered_after_it() {
+    const BIG: u64 = 64 << 20;
+    let up = Upstream::start(|req| {
+        if req.target.ends_with("/big") {
+            Reply::new(200).header("Content-Type", "application/octet-stream").huge(BIG)
+        } else {
+            Reply::ok("small")
+        }
+    });
+    let gw = Gateway::start(&petstore_config(&up.hostport()));
+    let mut c = gw.connect().with_timeout(Duration::from_secs(20));
+    c.send(&request("GET", "/test/big", &[], b""));
+    // The socket buffers fill and the gateway's writes wait on this client ...
+    thread::sleep(Duration::from_millis(300));
+    c.send(&request("GET", "/test/small", &[], b""));
+    // ... and keep waiting after the second request has arrived.
+    thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let big = c.read_response();
+    assert_eq!((big.status, big.body.len() as u64), (200, BIG), "{}", big.head);
+    let small = c.read_response();
+    assert_eq!((small.status, small.text().as_str()), (200, "small"), "{small}");
+    assert!(t.elapsed() < Duration::from_secs(5), "second response took {:?}", t.elapsed());
+}

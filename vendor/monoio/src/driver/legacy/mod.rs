@@ -342,7 +342,7 @@ impl LegacyInner {
                 })
             }
             Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {
-                ref_mut.clear_readiness(Ready::READABLE);
+                ref_mut.clear_readiness(direction.mask());
                 ref_mut.set_waker(cx, direction);
                 Poll::Pending
             }
