@@ -11,9 +11,8 @@
 //! - epoll: `epoll_wait` has no minimum batch, so a thread that would block sleeps
 //!   `min_wait_us` first and then waits as before.
 //!
-//! A batched wait that ends with fewer than `want` (too few active connections to fill a
-//! batch: each waits on this thread, so waiting stalls them all) makes the next `hold`
-//! waits plain.
+//! A batched wait that ends short of a full batch (too few active connections to fill one:
+//! each waits on this thread, so waiting stalls them all) makes the next `hold` waits plain.
 
 use std::{cell::Cell, io, os::unix::io::RawFd, time::Duration};
 
@@ -28,8 +27,8 @@ pub struct WaitBatching {
     /// io_uring: longest wait for `want` (microseconds); after it one completion ends the
     /// wait. epoll: how long a busy thread sleeps before it waits.
     pub min_wait_us: u32,
-    /// Waits made plainly after a batched wait that ended with fewer than `want`: too few
-    /// connections were active to fill a batch, and waiting for one stalled them all.
+    /// Waits made plainly after a batched wait that ended short of a full batch: too few
+    /// connections were active to fill one, and waiting for it stalled them all.
     pub hold: u32,
 }
 

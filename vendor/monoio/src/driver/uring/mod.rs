@@ -289,9 +289,9 @@ impl IoUringDriver {
                     if !inner.uring.submission().is_empty() {
                         inner.submit()?;
                     }
-                    let posted = inner.uring.completion().len() as u32;
-                    filled = (posted + b.want) as usize;
-                    batch::wait(inner.uring.as_raw_fd(), posted + b.want, b, timeout)?
+                    let wait_nr = inner.uring.completion().len() as u32 + b.want;
+                    filled = wait_nr as usize;
+                    batch::wait(inner.uring.as_raw_fd(), wait_nr, b, timeout)?
                 }
                 None => false,
             };
