@@ -143,21 +143,29 @@ const URING_FLAG_SETS: [(&str, bool, bool); 3] = [
     ("io_uring (no setup flags)", false, false),
 ];
 
-/// How a busy io_uring worker waits (our monoio patch, vendor/monoio/RINGWAY.md): after a
-/// wakeup that reaped 8 or more completions, the next wait submits, then asks for 6 more
-/// completions than the submission posted at once (sends that went out), and 50 µs into it
-/// settles for one. Under load the worker sleeps and wakes once per batch, not once per
-/// completion. A batched wait that ends short means too few connections are active to fill
-/// one (each waits on this worker): the next 4 waits are plain, so a client with a few
-/// connections is not slowed (wrk -c8: 0.45 ms p50 without the hold, 0.24 with).
-const WAIT_BATCHING: monoio::WaitBatching = monoio::WaitBatching { busy: 8, want: 6, min_wait_us: 50, hold: 4 };
+/// How a busy io_uring worker waits (our monoio patch, vendor/monoio/RINGWAY.md). Only while
+/// the worker is loaded (on the CPU 40 % or more of a 2 ms window) and after a wakeup that
+/// reaped 8 or more completions: the next wait submits, then asks for 12 more completions than
+/// the submission posted at once (sends that went out), and 200 µs into it settles for one.
+/// Under load the worker then sleeps and wakes once per batch, not once per completion: -15.5 %
+/// CPU per request at 64 connections (bench/ab, 9 rounds) against 6 completions and 50 µs,
+/// with the same p50 and req/s. The cost is at most 200 µs added to a wait, and only for a
+/// loaded worker; a lighter one (10,000 req/s here) waits for one completion, as without the
+/// patch. A batched wait that ends short means too few connections are active to fill one
+/// (each waits on this worker): the next 4 waits are plain, 8 after a second short one in a
+/// row, and so on up to 256, so a client with a few connections is not slowed.
+const WAIT_BATCHING: monoio::WaitBatching =
+    monoio::WaitBatching { busy: 8, want: 12, min_wait_us: 200, hold: 4, loaded_percent: 40 };
 
-/// The same for an epoll worker: after a wakeup with 8 or more events, a worker about to
-/// block (nothing pending) sleeps 100 µs first, as `epoll_wait` has no minimum batch, so it
-/// wakes to a batch instead of to one event; a sleep that gathers fewer than 8 holds it back
-/// for 16 waits. The sleep adds at most about 150 µs (timer slack) to a request, and only
-/// under load.
-const EPOLL_WAIT_BATCHING: monoio::WaitBatching = monoio::WaitBatching { busy: 8, want: 8, min_wait_us: 100, hold: 16 };
+/// The same for an epoll worker: when loaded and after a wakeup with 8 or more events, a
+/// worker about to block (nothing pending) sleeps 100 µs first, as `epoll_wait` has no
+/// minimum batch, so it wakes to a batch instead of to one event; a sleep that gathers fewer
+/// than 8 holds it back for 16 waits (then 32, ...). The sleep adds at most about 150 µs
+/// (timer slack) to a request, and only under load. Longer sleeps did not help here: an epoll
+/// worker already sleeps only about once per 15 requests at 64 connections, and its cost is
+/// the 4.5 system calls per request.
+const EPOLL_WAIT_BATCHING: monoio::WaitBatching =
+    monoio::WaitBatching { busy: 8, want: 8, min_wait_us: 100, hold: 16, loaded_percent: 40 };
 
 /// Whether the running kernel takes `min_wait_usec` (Linux 6.12; an older one ignores it when
 /// the same call submits work, so the release is checked instead of waiting for an EINVAL).
@@ -494,7 +502,68 @@ pub fn log(msg: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::kernel_at_least;
+    use super::{kernel_at_least, EPOLL_WAIT_BATCHING, WAIT_BATCHING};
+    use monoio::BatchState;
+    use std::time::{Duration, Instant};
+
+    /// Drives `s` through `windows` 2 ms windows in which the thread used `cpu_percent` of the
+    /// wall time, one wait per 100 µs; returns the last answer.
+    fn run_windows(s: &mut BatchState, start: Instant, windows: u32, cpu_percent: u32) -> bool {
+        let mut wanted = false;
+        for i in 0..=windows * 20 {
+            let now = start + Duration::from_micros(100 * i as u64);
+            let cpu = Duration::from_micros(100 * i as u64 * cpu_percent as u64 / 100);
+            s.reaped(20);
+            wanted = s.wants_batch(&WAIT_BATCHING, now, || cpu);
+        }
+        wanted
+    }
+
+    #[test]
+    fn a_worker_batches_only_while_loaded() {
+        let mut s = BatchState::default();
+        let t0 = Instant::now();
+        // 25 % busy (about 10,000 req/s here): busy wakeups, but every wait stays plain.
+        assert!(!run_windows(&mut s, t0, 3, 25));
+        assert!(!s.loaded());
+        // 70 % busy (64 connections here): batched.
+        let mut s = BatchState::default();
+        assert!(run_windows(&mut s, t0, 3, 70));
+        assert!(s.loaded());
+        // Loaded, but the last wakeup reaped fewer than `busy`: plain.
+        s.reaped(WAIT_BATCHING.busy - 1);
+        assert!(!s.wants_batch(&WAIT_BATCHING, t0 + Duration::from_millis(6), || Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn short_batches_in_a_row_double_the_hold_and_a_full_one_ends_the_run() {
+        for b in [WAIT_BATCHING, EPOLL_WAIT_BATCHING] {
+            let mut s = BatchState::default();
+            assert!(run_windows(&mut s, Instant::now(), 2, 90));
+            let filled = 30;
+            let mut expect = b.hold;
+            for _ in 0..10 {
+                s.reaped(filled - 1);
+                s.batched_wait_ended(&b, filled);
+                assert_eq!(s.held(), expect);
+                expect = (expect * 2).min(b.hold << 6);
+            }
+            // Held waits are plain, even after busy wakeups; then batching resumes.
+            let now = Instant::now();
+            for _ in 0..b.hold << 6 {
+                s.reaped(20);
+                assert!(!s.wants_batch(&b, now, || Duration::ZERO));
+            }
+            s.reaped(20);
+            assert!(s.wants_batch(&b, now, || Duration::ZERO));
+            // A full batch ends the run: the next short one holds `hold` again.
+            s.reaped(filled);
+            s.batched_wait_ended(&b, filled);
+            s.reaped(filled - 1);
+            s.batched_wait_ended(&b, filled);
+            assert_eq!(s.held(), b.hold);
+        }
+    }
 
     #[test]
     fn kernel_releases_compare_by_major_and_minor() {

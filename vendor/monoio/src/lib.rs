@@ -43,9 +43,9 @@ pub use builder::{Buildable, RuntimeBuilder};
 pub use driver::Driver;
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 pub use driver::IoUringDriver;
-/// ringway patch: batched waits for a busy io_uring thread (see `driver/uring/batch.rs`).
+/// ringway patch: batched waits for a busy thread, io_uring and epoll (see `driver/batch.rs`).
 #[cfg(all(target_os = "linux", feature = "iouring"))]
-pub use driver::{set_wait_batching, WaitBatching};
+pub use driver::{set_wait_batching, BatchState, WaitBatching};
 #[cfg(feature = "legacy")]
 pub use driver::LegacyDriver;
 #[cfg(feature = "macros")]

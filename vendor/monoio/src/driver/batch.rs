@@ -12,9 +12,17 @@
 //!   `min_wait_us` first and then waits as before.
 //!
 //! A batched wait that ends short of a full batch (too few active connections to fill one:
-//! each waits on this thread, so waiting stalls them all) makes the next `hold` waits plain.
+//! each waits on this thread, so waiting stalls them all) makes the next `hold` waits plain,
+//! twice as many after each further short one in a row. And only a loaded thread batches
+//! (on a CPU for `loaded_percent` of a 2 ms window): a lighter one has CPU to spare for a
+//! wakeup per completion, and a batched wait would only delay its requests.
 
-use std::{cell::Cell, io, os::unix::io::RawFd, time::Duration};
+use std::{
+    cell::Cell,
+    io,
+    os::unix::io::RawFd,
+    time::{Duration, Instant},
+};
 
 /// How a thread waits for completions when it is busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +36,103 @@ pub struct WaitBatching {
     /// wait. epoll: how long a busy thread sleeps before it waits.
     pub min_wait_us: u32,
     /// Waits made plainly after a batched wait that ended short of a full batch: too few
-    /// connections were active to fill one, and waiting for it stalled them all.
+    /// connections were active to fill one, and waiting for it stalled them all. Each
+    /// further short batch in a row doubles it, up to 64 × `hold`.
     pub hold: u32,
+    /// Batching only while the thread is on a CPU at least this share (percent) of the wall
+    /// time, measured over 2 ms windows. A lighter thread has CPU to spare for a wakeup per
+    /// completion, and a batched wait would only delay its requests.
+    pub loaded_percent: u32,
+}
+
+/// How long the load is measured over before it is judged again.
+const WINDOW: Duration = Duration::from_millis(2);
+
+/// A run of short batches doubles the hold each time, up to `hold << MAX_BACKOFF`.
+const MAX_BACKOFF: u32 = 6;
+
+/// One thread's batching state: plain data, so the policy can be driven (and tested)
+/// without a ring.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchState {
+    /// Completions (or events) the last wakeup reaped.
+    last_batch: usize,
+    /// Plain waits left before a batched one may be made again.
+    hold: u32,
+    /// Batched waits in a row that ended short; each doubles the next hold.
+    short_streak: u32,
+    /// Start of the current load window: wall time, and the thread's CPU time then.
+    window: Option<(Instant, Duration)>,
+    /// The last full window found the thread loaded.
+    loaded: bool,
+}
+
+impl BatchState {
+    /// Records how many completions (or events) a wakeup reaped.
+    #[inline]
+    pub fn reaped(&mut self, n: usize) {
+        self.last_batch = n;
+    }
+
+    /// Whether the wait about to block should be batched: the thread is loaded, no hold is
+    /// left, and the last wakeup was busy. `now` is the wall time; `cpu` reads the thread's
+    /// CPU time and is called once per window.
+    pub fn wants_batch(&mut self, b: &WaitBatching, now: Instant, cpu: impl FnOnce() -> Duration) -> bool {
+        match self.window {
+            Some((start, _)) if now.duration_since(start) < WINDOW => {}
+            Some((start, cpu_then)) => {
+                let cpu_now = cpu();
+                let busy = cpu_now.saturating_sub(cpu_then);
+                self.loaded = busy * 100 >= now.duration_since(start) * b.loaded_percent;
+                self.window = Some((now, cpu_now));
+            }
+            None => self.window = Some((now, cpu())),
+        }
+        if !self.loaded {
+            return false;
+        }
+        if self.hold > 0 {
+            self.hold -= 1;
+            return false;
+        }
+        self.last_batch >= b.busy && b.want > 1
+    }
+
+    /// After a batched wait and the reap that followed it: a batch short of `filled` (the
+    /// count a full batch reaps) holds batching back for the next `hold` waits, doubled for
+    /// each short batch in a row; a full one ends the run.
+    pub fn batched_wait_ended(&mut self, b: &WaitBatching, filled: usize) {
+        if self.last_batch < filled {
+            self.hold = b.hold << self.short_streak;
+            self.short_streak = (self.short_streak + 1).min(MAX_BACKOFF);
+        } else {
+            self.short_streak = 0;
+        }
+    }
+
+    /// Plain waits left before batching may resume.
+    pub fn held(&self) -> u32 {
+        self.hold
+    }
+
+    /// Whether the last measured window found the thread loaded.
+    pub fn loaded(&self) -> bool {
+        self.loaded
+    }
 }
 
 thread_local! {
     static BATCHING: Cell<Option<WaitBatching>> = const { Cell::new(None) };
-    static LAST_BATCH: Cell<usize> = const { Cell::new(0) };
-    static HOLD: Cell<u32> = const { Cell::new(0) };
+    static STATE: Cell<BatchState> = Cell::new(BatchState::default());
+}
+
+fn with_state<R>(f: impl FnOnce(&mut BatchState) -> R) -> R {
+    STATE.with(|c| {
+        let mut s = c.get();
+        let r = f(&mut s);
+        c.set(s);
+        r
+    })
 }
 
 /// Sets (or with `None` clears) batched waits for the runtime of this thread.
@@ -46,29 +143,29 @@ pub fn set_wait_batching(b: Option<WaitBatching>) {
 /// Records how many completions the last wakeup reaped.
 #[inline]
 pub(crate) fn reaped(n: usize) {
-    LAST_BATCH.with(|c| c.set(n));
+    with_state(|s| s.reaped(n));
+}
+
+/// This thread's CPU time (a `clock_gettime` system call, made once per `WINDOW`).
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
 /// The batched wait to make now, if any.
 #[inline]
 pub(crate) fn wanted() -> Option<WaitBatching> {
     let b = BATCHING.with(|c| c.get())?;
-    let held = HOLD.with(|h| {
-        let n = h.get();
-        h.set(n.saturating_sub(1));
-        n > 0
-    });
-    (!held && LAST_BATCH.with(|c| c.get()) >= b.busy && b.want > 1).then_some(b)
+    with_state(|s| s.wants_batch(&b, Instant::now(), thread_cpu)).then_some(b)
 }
 
-/// After a batched wait and the reap that followed it: a batch short of `filled` (the count a
-/// full batch reaps) holds batching back for the next `hold` waits.
+/// After a batched wait and the reap that followed it (see `BatchState::batched_wait_ended`).
 #[inline]
 pub(crate) fn batched_wait_ended(filled: usize) {
     if let Some(b) = BATCHING.with(|c| c.get()) {
-        if LAST_BATCH.with(|c| c.get()) < filled {
-            HOLD.with(|h| h.set(b.hold));
-        }
+        with_state(|s| s.batched_wait_ended(&b, filled));
     }
 }
 

@@ -35,7 +35,7 @@ pub use self::legacy::LegacyDriver;
 use self::legacy::LegacyInner;
 use self::op::{CompletionMeta, Op, OpAble};
 #[cfg(target_os = "linux")]
-pub use self::batch::{set_wait_batching, WaitBatching};
+pub use self::batch::{set_wait_batching, BatchState, WaitBatching};
 #[cfg(all(target_os = "linux", feature = "iouring"))]
 pub use self::uring::IoUringDriver;
 #[cfg(all(target_os = "linux", feature = "iouring"))]
