@@ -153,7 +153,8 @@ const URING_FLAG_SETS: [(&str, bool, bool); 3] = [
 /// loaded worker; a lighter one (10,000 req/s here) waits for one completion, as without the
 /// patch. A batched wait that ends short means too few connections are active to fill one
 /// (each waits on this worker): the next 4 waits are plain, 8 after a second short one in a
-/// row, and so on up to 256, so a client with a few connections is not slowed.
+/// row, and so on up to 256, so a client with a few connections is not slowed (8 and 16
+/// connections: req/s within noise; 32: 13 % less CPU per request for 5 % fewer req/s).
 const WAIT_BATCHING: monoio::WaitBatching =
     monoio::WaitBatching { busy: 8, want: 12, min_wait_us: 200, hold: 4, loaded_percent: 40 };
 
