@@ -37,6 +37,24 @@ fn connection_close_is_honoured() {
     assert_eq!(c.wait_closed(Duration::from_secs(3)), CloseState::Closed);
 }
 
+/// New connections that arrive together queue in the listen backlog; an io_uring worker
+/// takes the rest of the backlog after each accept (worker::accept_loop). Every one of them
+/// must be served, each with its own response.
+#[test]
+fn a_burst_of_new_connections_is_served_in_full() {
+    let (up, gw) = echo_gateway();
+    let mut conns: Vec<_> = (0..200).map(|_| gw.connect()).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.send_str(&format!("GET /test/burst/{i} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    }
+    for (i, c) in conns.iter_mut().enumerate() {
+        let r = c.read_response();
+        assert_eq!(r.status, 200, "connection {i}: {r}");
+        assert_eq!(r.text(), format!("GET /petstore/burst/{i}\n"), "connection {i}");
+    }
+    assert_eq!(up.request_count(), 200);
+}
+
 #[test]
 fn pipelined_requests_answered_in_order() {
     let (up, gw) = echo_gateway();

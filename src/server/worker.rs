@@ -291,6 +291,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         }
     };
     let current: Current = Rc::new(RefCell::new(w));
+    let take_backlog = driver != "epoll";
     // One stop signal per accept loop: shutdown fires them all, a reload those of the
     // addresses it removed.
     let mut loops: Vec<(std::net::SocketAddr, Rc<shutdown::LocalSignal>)> = Vec::new();
@@ -306,7 +307,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         }
     }
     for (l, port) in bound {
-        loops.push(spawn_accept(&current, l, port));
+        loops.push(spawn_accept(&current, l, port, take_backlog));
     }
     let _ = ready.send(Ok(format!("worker {id}: driver {driver}")));
     drop(ready);
@@ -325,7 +326,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
                         for l in reload::take_listeners(id) {
                             let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
                             match monoio::net::TcpListener::from_std(l) {
-                                Ok(l) => loops.push(spawn_accept(&current, l, port)),
+                                Ok(l) => loops.push(spawn_accept(&current, l, port, take_backlog)),
                                 Err(e) => log(&format!("worker {id}: cannot register a new listener: {e}")),
                             }
                         }
@@ -404,6 +405,7 @@ fn spawn_accept(
     current: &Current,
     l: monoio::net::TcpListener,
     port: u16,
+    take_backlog: bool,
 ) -> (std::net::SocketAddr, Rc<shutdown::LocalSignal>) {
     let addr = l.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], port)));
     let stop = Rc::new(shutdown::LocalSignal::default());
@@ -411,22 +413,37 @@ fn spawn_accept(
     w.accepting.set(w.accepting.get() + 1);
     let (current, signal) = (current.clone(), stop.clone());
     monoio::spawn(async move {
-        accept_loop(current.clone(), l, addr, signal).await;
+        accept_loop(current.clone(), l, addr, signal, take_backlog).await;
         let w = current.borrow().clone();
         w.accepting.set(w.accepting.get().saturating_sub(1));
     });
     (addr, stop)
 }
 
+/// Most connections an io_uring accept loop takes from the backlog after one accept.
+const BACKLOG_TAKE: usize = 16;
+
+/// Accepts on `listener` until `stop`. With `take_backlog` (io_uring), each completed accept
+/// is followed by plain non-blocking `accept4` calls until the backlog is empty (at most
+/// `BACKLOG_TAKE`): one accept is in flight per listener, and without this a burst of new
+/// connections was taken one per `io_uring_enter`. An epoll worker's accept already does
+/// that, as the listener stays readable until an accept fails with EAGAIN.
 async fn accept_loop(
     current: Current,
     listener: monoio::net::TcpListener,
     addr: std::net::SocketAddr,
     stop: Rc<shutdown::LocalSignal>,
+    take_backlog: bool,
 ) {
-    let port = addr.port();
     let stopped = stop.wait();
     let mut stopped = std::pin::pin!(stopped);
+    // A std view of the socket for the backlog accepts, which must not block (listener::bind
+    // makes it non-blocking already; made sure here). ManuallyDrop: `listener` owns the fd.
+    // SAFETY: the fd is open for as long as `listener` lives, which outlives the view.
+    let backlog = std::mem::ManuallyDrop::new(unsafe {
+        <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::AsRawFd::as_raw_fd(&listener))
+    });
+    let take_backlog = take_backlog && backlog.set_nonblocking(true).is_ok();
     // One canceller for the loop's life (an accept registers with it and leaves it again):
     // no allocation per accepted connection.
     let mut canceller = monoio::io::Canceller::new();
@@ -445,23 +462,14 @@ async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
-                // TCP_NODELAY comes from the listener (listener::prepare).
-                // A connection accepted after a reload was published is served on the new plan
-                // (its certificates, routes): wait for this thread's switch, a tick at most.
-                if current.borrow().switch_pending() {
-                    await_switch(&current).await;
-                }
-                // Counted before the task runs: a drain must not end while it is queued.
-                let w = current.borrow().clone();
-                w.set_fresh(true);
-                match w.plan.server.tls_for(addr) {
-                    None => {
-                        let stream = ClientStream::Plain(stream);
-                        monoio::spawn(connection::serve(current.clone(), stream, peer, port));
-                    }
-                    Some(tls) => {
-                        let acceptor = monoio_rustls::TlsAcceptor::from(tls.clone());
-                        monoio::spawn(connection::serve_tls(current.clone(), stream, peer, port, acceptor));
+                serve_accepted(&current, stream, peer, addr).await;
+                for _ in 0..if take_backlog && !last { BACKLOG_TAKE } else { 0 } {
+                    // WouldBlock ends it; another error (EMFILE) is met again by the next
+                    // accept, which backs off.
+                    let Ok((s, peer)) = backlog.accept() else { break };
+                    match monoio::net::TcpStream::from_std(s) {
+                        Ok(stream) => serve_accepted(&current, stream, peer, addr).await,
+                        Err(e) => log(&format!("worker {}: accept failed: {e}", current.borrow().id)),
                     }
                 }
             }
@@ -474,6 +482,34 @@ async fn accept_loop(
         }
         if last {
             break;
+        }
+    }
+}
+
+/// Starts serving one accepted connection.
+async fn serve_accepted(
+    current: &Current,
+    stream: monoio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    addr: std::net::SocketAddr,
+) {
+    // TCP_NODELAY comes from the listener (listener::prepare).
+    // A connection accepted after a reload was published is served on the new plan
+    // (its certificates, routes): wait for this thread's switch, a tick at most.
+    if current.borrow().switch_pending() {
+        await_switch(current).await;
+    }
+    // Counted before the task runs: a drain must not end while it is queued.
+    let w = current.borrow().clone();
+    w.set_fresh(true);
+    match w.plan.server.tls_for(addr) {
+        None => {
+            let stream = ClientStream::Plain(stream);
+            monoio::spawn(connection::serve(current.clone(), stream, peer, addr.port()));
+        }
+        Some(tls) => {
+            let acceptor = monoio_rustls::TlsAcceptor::from(tls.clone());
+            monoio::spawn(connection::serve_tls(current.clone(), stream, peer, addr.port(), acceptor));
         }
     }
 }
