@@ -291,7 +291,6 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         }
     };
     let current: Current = Rc::new(RefCell::new(w));
-    let take_backlog = driver != "epoll";
     // One stop signal per accept loop: shutdown fires them all, a reload those of the
     // addresses it removed.
     let mut loops: Vec<(std::net::SocketAddr, Rc<shutdown::LocalSignal>)> = Vec::new();
@@ -307,7 +306,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
         }
     }
     for (l, port) in bound {
-        loops.push(spawn_accept(&current, l, port, take_backlog));
+        loops.push(spawn_accept(&current, l, port));
     }
     let _ = ready.send(Ok(format!("worker {id}: driver {driver}")));
     drop(ready);
@@ -326,7 +325,7 @@ async fn main(id: usize, shared: Shared, listeners: Vec<std::net::TcpListener>, 
                         for l in reload::take_listeners(id) {
                             let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
                             match monoio::net::TcpListener::from_std(l) {
-                                Ok(l) => loops.push(spawn_accept(&current, l, port, take_backlog)),
+                                Ok(l) => loops.push(spawn_accept(&current, l, port)),
                                 Err(e) => log(&format!("worker {id}: cannot register a new listener: {e}")),
                             }
                         }
@@ -405,7 +404,6 @@ fn spawn_accept(
     current: &Current,
     l: monoio::net::TcpListener,
     port: u16,
-    take_backlog: bool,
 ) -> (std::net::SocketAddr, Rc<shutdown::LocalSignal>) {
     let addr = l.local_addr().unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], port)));
     let stop = Rc::new(shutdown::LocalSignal::default());
@@ -413,7 +411,7 @@ fn spawn_accept(
     w.accepting.set(w.accepting.get() + 1);
     let (current, signal) = (current.clone(), stop.clone());
     monoio::spawn(async move {
-        accept_loop(current.clone(), l, addr, signal, take_backlog).await;
+        accept_loop(current.clone(), l, addr, signal).await;
         let w = current.borrow().clone();
         w.accepting.set(w.accepting.get().saturating_sub(1));
     });
@@ -423,7 +421,7 @@ fn spawn_accept(
 /// Most connections an io_uring accept loop takes from the backlog after one accept.
 const BACKLOG_TAKE: usize = 16;
 
-/// Accepts on `listener` until `stop`. With `take_backlog` (io_uring), each completed accept
+/// Accepts on `listener` until `stop`. On an io_uring worker each completed accept
 /// is followed by plain non-blocking `accept4` calls until the backlog is empty (at most
 /// `BACKLOG_TAKE`): one accept is in flight per listener, and without this a burst of new
 /// connections was taken one per `io_uring_enter`. An epoll worker's accept already does
@@ -433,17 +431,22 @@ async fn accept_loop(
     listener: monoio::net::TcpListener,
     addr: std::net::SocketAddr,
     stop: Rc<shutdown::LocalSignal>,
-    take_backlog: bool,
 ) {
     let stopped = stop.wait();
     let mut stopped = std::pin::pin!(stopped);
-    // A std view of the socket for the backlog accepts, which must not block (listener::bind
-    // makes it non-blocking already; made sure here). ManuallyDrop: `listener` owns the fd.
-    // SAFETY: the fd is open for as long as `listener` lives, which outlives the view.
-    let backlog = std::mem::ManuallyDrop::new(unsafe {
-        <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::AsRawFd::as_raw_fd(&listener))
-    });
-    let take_backlog = take_backlog && backlog.set_nonblocking(true).is_ok();
+    // io_uring only: a std view of the socket for the backlog accepts, which must not block
+    // (listener::bind makes it non-blocking already; made sure here). ManuallyDrop:
+    // `listener` owns the fd.
+    let backlog = (!monoio::utils::is_legacy())
+        .then(|| {
+            // SAFETY: the fd is open for as long as `listener` lives, which outlives the view.
+            std::mem::ManuallyDrop::new(unsafe {
+                <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(std::os::fd::AsRawFd::as_raw_fd(
+                    &listener,
+                ))
+            })
+        })
+        .filter(|l| l.set_nonblocking(true).is_ok());
     // One canceller for the loop's life (an accept registers with it and leaves it again):
     // no allocation per accepted connection.
     let mut canceller = monoio::io::Canceller::new();
@@ -463,13 +466,15 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 serve_accepted(&current, stream, peer, addr).await;
-                for _ in 0..if take_backlog && !last { BACKLOG_TAKE } else { 0 } {
-                    // WouldBlock ends it; another error (EMFILE) is met again by the next
-                    // accept, which backs off.
-                    let Ok((s, peer)) = backlog.accept() else { break };
-                    match monoio::net::TcpStream::from_std(s) {
-                        Ok(stream) => serve_accepted(&current, stream, peer, addr).await,
-                        Err(e) => log(&format!("worker {}: accept failed: {e}", current.borrow().id)),
+                if let Some(backlog) = backlog.as_ref().filter(|_| !last) {
+                    for _ in 0..BACKLOG_TAKE {
+                        // WouldBlock ends it; another error (EMFILE) is met again by the next
+                        // accept, which backs off.
+                        let Ok((s, peer)) = backlog.accept() else { break };
+                        match monoio::net::TcpStream::from_std(s) {
+                            Ok(stream) => serve_accepted(&current, stream, peer, addr).await,
+                            Err(e) => log(&format!("worker {}: accept failed: {e}", current.borrow().id)),
+                        }
                     }
                 }
             }
